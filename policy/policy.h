@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Policy compiler API: Gateway API manifests in, route tables (ABI structs)
+ * and Kubernetes status out. Pure library: no libbpf, no sockets, no I/O
+ * besides reading the input files. */
+#ifndef SNIGATE_POLICY_H
+#define SNIGATE_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "snigate_abi.h"
+
+#define POLICY_DEFAULT_CONTROLLER "snigate.io/gateway-controller"
+
+/* An input error: where and why. Exit code 2 for the CLI. */
+struct policy_error {
+	char file[512];
+	int line;    /* 1-based, 0 if unknown */
+	int column;  /* 1-based, 0 if unknown */
+	char path[256];  /* JSON pointer inside the document, e.g. /spec/rules/0 */
+	char msg[512];
+};
+
+/* Options of one compilation. */
+struct policy_options {
+	const char *controller_name; /* NULL: POLICY_DEFAULT_CONTROLLER */
+	const char *gateway_class;   /* NULL: serve every class (see README) */
+	const char *default_address; /* NULL: bind "::" (all v4 and v6) */
+};
+
+/* The parsed input: every object by kind. Opaque. */
+struct policy_input;
+
+/* Create an empty input set. Returns NULL with errno set on ENOMEM. */
+struct policy_input *policy_input_new(void);
+/* Free an input set; accepts NULL. */
+void policy_input_free(struct policy_input *in);
+/* Add one file (YAML multi-document or JSON, objects or kind: List) or every
+ * *.yaml/*.yml/*.json file of a directory (sorted by name). Returns 0, or
+ * -EINVAL with *err filled on malformed input, or -errno on I/O failure
+ * (err filled too). Nothing is added from a file that fails. */
+int policy_input_add_path(struct policy_input *in, const char *path,
+			  struct policy_error *err);
+/* Add a buffer as if it were a file named @name. Same returns. */
+int policy_input_add_buffer(struct policy_input *in, const char *name,
+			    const char *buf, size_t len, struct policy_error *err);
+/* Notes collected while reading (unknown kinds ignored, ...): a JSON array
+ * of strings owned by @in. */
+json_t *policy_input_notes(const struct policy_input *in);
+
+/* ---- compiled output ---------------------------------------------------- */
+
+/* One socket group to bind: an address and a port; all listeners (of all
+ * served Gateways) on it share a bind id, the route keys' prefix. */
+struct policy_bind {
+	uint16_t id;          /* 1..SNG_BIND_MASK */
+	uint16_t port;        /* host order */
+	char address[64];     /* numeric IPv4/IPv6, "::" means all */
+	uint8_t has_passthrough;
+	uint8_t has_terminate;
+};
+
+/* A certificate of a Terminate listener (from a kubernetes.io/tls Secret). */
+struct policy_cert {
+	char ref[300];        /* namespace/name of the Secret */
+	char *chain_pem;      /* tls.crt, NUL-terminated, owned */
+	char *key_pem;        /* tls.key, NUL-terminated, owned; never log */
+	size_t chain_len, key_len;
+};
+
+/* A served listener (Accepted=True). Index = listener_id. */
+struct policy_listener {
+	uint32_t id;
+	uint16_t bind_id;
+	uint16_t port;
+	uint8_t mode;          /* enum sng_mode */
+	uint8_t engine;        /* enum sng_engine, from tls.options */
+	char gateway_ns[64], gateway_name[254], name[254];
+	char hostname[SNG_HOSTNAME_MAX + 1]; /* "" = none */
+	struct policy_cert *certs; /* Terminate: first is the default */
+	size_t n_certs;
+	char alpn[256];        /* wire-format ALPN list from tls.options; "" none */
+};
+
+/* A route as served on one listener. Index = route_id (per route, shared by
+ * the listeners it attaches to). */
+struct policy_route {
+	uint32_t id;
+	char ns[64], name[254];
+};
+
+/* A BackendTLSPolicy applied to a backend (re-encrypt). */
+struct policy_backend_tls {
+	uint32_t id;
+	char hostname[SNG_HOSTNAME_MAX + 1]; /* SNI and verification name */
+	char *ca_pem;          /* concatenated ca.crt bundles, owned */
+	int system_ca;         /* wellKnownCACertificates: System */
+	char policy[320];      /* namespace/name */
+};
+
+/* A backend as listed in a set (for logs, metrics and dump). */
+struct policy_backend_info {
+	uint32_t id;
+	char ns[64], name[254]; /* Service */
+	uint16_t port;          /* Service port */
+};
+
+/* The compiled table. All arrays owned by the struct. The ABI structs are
+ * generation-agnostic here: the agent adds the generation when writing. */
+struct policy_compiled {
+	struct policy_bind *binds; size_t n_binds;
+	struct policy_listener *listeners; size_t n_listeners;
+	struct policy_route *routes; size_t n_routes;
+	/* route table entries: keys carry bind ids without SNG_GEN_BIT */
+	struct sng_route_key *keys; struct sng_route_val *vals; size_t n_entries;
+	struct sng_set *sets; size_t n_sets;           /* index = set_id */
+	struct sng_backend *backends; size_t n_backends; /* index = backend_id */
+	struct policy_backend_info *backend_info;      /* n_backends entries */
+	struct policy_backend_tls *backend_tls; size_t n_backend_tls;
+	json_t *status;  /* kind: List of Gateways, TLSRoutes, ... with status */
+	json_t *notes;   /* array of strings */
+};
+
+/* Compile @in. Returns NULL with errno set (ENOMEM) on failure; rejected
+ * objects are not failures: they show in ->status. */
+struct policy_compiled *policy_compile(const struct policy_input *in,
+				       const struct policy_options *opt);
+/* Free a compiled table; accepts NULL. Wipes private keys. */
+void policy_compiled_free(struct policy_compiled *pc);
+
+/* ---- lookup helpers shared with the agent and tests ---------------------- */
+
+/* Normalise an SNI for lookup: lowercase, strip one trailing dot, validate
+ * (LDH labels, no IP literal). Writes into @out (SNG_HOSTNAME_MAX + 1).
+ * Returns the length or a negative enum sng_reason (SNG_R_BAD_SNI). */
+int policy_sni_normalize(const char *sni, size_t len, char *out);
+/* Build the route-table lookup key for a normalised SNI on @bind (the
+ * caller ORs in the generation bit). Returns 0 or -EINVAL. */
+int policy_route_key(struct sng_route_key *key, uint16_t bind, const char *sni);
+
+/* Evaluate the compiled table without maps (tests, `snigate check --sni`):
+ * the same longest-prefix rule the LPM trie applies. Returns the matching
+ * entry index or -1. */
+long policy_lookup(const struct policy_compiled *pc, uint16_t bind, const char *sni);
+
+#endif /* SNIGATE_POLICY_H */

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Shared helpers for tests/priv/*.sh. Source it: . "$SNIGATE_ROOT/tests/lib.sh"
+# Each test runs in its own network namespaces; cleanup runs on exit.
+set -u
+: "${SNIGATE_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${BUILD:=build}"
+SNIGATE="$SNIGATE_ROOT/$BUILD/snigate"
+TOOLS="$SNIGATE_ROOT/$BUILD/tests/tools"
+TMP=$(mktemp -d /tmp/snigate-test.XXXXXX)
+_cleanups=()
+at_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" >/dev/null 2>&1 || true; done
+	rm -rf "$TMP"
+}
+trap _run_cleanups EXIT
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+# new_netns NAME: a private netns with lo up, removed at exit
+new_netns() {
+	local ns="sng-$1-$$"
+	ip netns add "$ns" || fail "ip netns add $ns"
+	at_exit "ip netns del $ns"
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+# wait_port NS PORT [SECONDS]: wait until something listens on TCP PORT in NS
+wait_port() {
+	local ns=$1 port=$2 t=${3:-10} i
+	for ((i = 0; i < t * 20; i++)); do
+		ip netns exec "$ns" ss -Htln "sport = :$port" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
