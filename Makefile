@@ -88,6 +88,19 @@ $(BUILD)/include/%.skel.h: $(BUILD)/bpf/%.bpf.o | $(BUILD)/include
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
+# Test-only BPF objects (tests/bpf/*.bpf.c): same flags and skeleton naming;
+# static pattern rules so they never shadow the bpf/ ones.
+TEST_BPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
+TEST_BPF_OBJS := $(TEST_BPF_SRCS:tests/bpf/%.bpf.c=$(BUILD)/tests/bpf/%.bpf.o)
+TEST_SKELS := $(TEST_BPF_SRCS:tests/bpf/%.bpf.c=$(BUILD)/include/%.skel.h)
+$(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c $(BUILD)/include/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MF $(@:.o=.d) -c $< -o $@
+$(TEST_SKELS): $(BUILD)/include/%.skel.h: $(BUILD)/tests/bpf/%.bpf.o | $(BUILD)/include
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
 # ---- sources -------------------------------------------------------------
 POLICY_SRCS := $(wildcard policy/*.c)
 AGENT_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
@@ -149,6 +162,8 @@ $$(BUILD)/tests/$(1)/%: $$(TEST_OBJS_DIR)/$(1)/%.o $$(LIBAGENT) $$(LIBPOLICY)
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(AGENT_LIBS)
 endef
 $(foreach d,sock tools bench,$(eval $(call link_test_bin,$(d))))
+# tests/sock loaders may include the test skeletons.
+$(SOCK_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o): $(TEST_SKELS)
 
 # libFuzzer targets: clang, ASan + UBSan, policy and parser sources only.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \

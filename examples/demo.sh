@@ -37,7 +37,9 @@ say "compiling the seed example (snigate check -o text)"
 ip netns del "$NS" 2>/dev/null
 ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up
-inns() { ip netns exec "$NS" "$@"; }
+# nsenter, not "ip netns exec": the latter remounts /sys in a new mount
+# namespace, which hides the bpffs at /sys/fs/bpf from the agent.
+inns() { nsenter --net=/run/netns/"$NS" "$@"; }
 
 say "starting demo backends in netns $NS"
 # foo-svc: a TLS server with its own certificate (not the gateway's).
@@ -74,7 +76,7 @@ client() {
 		-servername "$host" -ign_eof "$@" >"$WORK/client.out" 2>&1
 	local rc=$?
 	echo "  certificate seen by the client:"
-	grep -E '^ *[0-9] s:|^ *i:|Verify return code|^ *Protocol *:' "$WORK/client.out" | sed 's/^ */    /' | sort -u
+	grep -E '^ *[0-9] s:|^ *i:|Verify return code|^ *Protocol *:' "$WORK/client.out" | sed 's/^ */    /' | awk '!seen[$0]++'
 	echo "  backend answered:"
 	grep -E '^Gateway API Test TCP Server|^\{"service"' "$WORK/client.out" | sed 's/^/    /'
 	grep -q '^{"service"' "$WORK/client.out" || { echo "  (no answer from a backend; openssl rc $rc)"; return 1; }

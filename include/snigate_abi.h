@@ -198,4 +198,44 @@ struct sng_stats {
 };
 _Static_assert(sizeof(struct sng_stats) == 8 * (4 + SNG_R__COUNT), "sng_stats size");
 
+/* ---- data-path events (ring buffer sng_events), BPF -> agent ------------
+ * The verdict emits one event when a spliced socket leaves the redirecting
+ * state (its first SK_PASS while passed == consumed), so the agent can
+ * serve the passed bytes without watching EPOLLIN on every spliced socket. */
+enum sng_event_type {
+	SNG_EV_PAUSE = 1,     /* flow control: lag to the peer over the budget */
+	SNG_EV_REDIRECT_FAIL, /* bpf_sk_redirect_hash failed: bytes passed */
+	SNG_EV_DISABLED,      /* ctl enable bit clear (agent paused it) */
+};
+
+struct sng_event {
+	__u64 cookie;  /* the socket whose verdict passed bytes */
+	__u32 type;    /* enum sng_event_type */
+	__u32 len;     /* bytes of the skb that was passed */
+	__u64 lag;     /* bytes redirected + consumed - peer bytes_acked */
+};
+_Static_assert(sizeof(struct sng_event) == 24, "sng_event size");
+
+/* ---- flow-control budget (array of 1), written by the agent ------------ */
+struct sng_fc {
+	__u64 budget;  /* max lag in bytes per direction; 0 = no flow control */
+};
+_Static_assert(sizeof(struct sng_fc) == 8, "sng_fc size");
+
+/* ---- agent-side counter updates (BPF_PROG_TYPE_SYSCALL sng_count) ------
+ * The agent adds its own counts (connections, rejections, bytes it copied)
+ * to the per-CPU stats through a BPF_PROG_RUN of sng_count, so they are
+ * added on one CPU's slot by the kernel like the verdict's increments; a
+ * userspace read-modify-write of the per-CPU value would race with them. */
+struct sng_count_args {
+	__u32 listener_id; /* SNG_NO_ROUTE: none */
+	__u32 route_id;    /* SNG_NO_ROUTE: none */
+	__s32 reason;      /* counted in reasons[-reason] when add_reason */
+	__u32 add_reason;  /* 0 or 1 */
+	__u64 conns;
+	__u64 bytes_up;
+	__u64 bytes_down;
+};
+_Static_assert(sizeof(struct sng_count_args) == 40, "sng_count_args size");
+
 #endif /* SNIGATE_ABI_H */

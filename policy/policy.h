@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <jansson.h>
 
 #include "snigate_abi.h"
@@ -37,7 +38,7 @@ struct policy_input *policy_input_new(void);
 /* Free an input set; accepts NULL. */
 void policy_input_free(struct policy_input *in);
 /* Add one file (YAML multi-document or JSON, objects or kind: List) or every
- * *.yaml/*.yml/*.json file of a directory (sorted by name). Returns 0, or
+ * .yaml, .yml and .json file of a directory (sorted by name). Returns 0, or
  * -EINVAL with *err filled on malformed input, or -errno on I/O failure
  * (err filled too). Nothing is added from a file that fails. */
 int policy_input_add_path(struct policy_input *in, const char *path,
@@ -67,6 +68,8 @@ struct policy_cert {
 	char *chain_pem;      /* tls.crt, NUL-terminated, owned */
 	char *key_pem;        /* tls.key, NUL-terminated, owned; never log */
 	size_t chain_len, key_len;
+	char **sans;          /* DNS subjectAltNames of the leaf, lowercased */
+	size_t n_sans;        /* (owned); for picking the longest SNI match */
 };
 
 /* A served listener (Accepted=True). Index = listener_id. */
@@ -143,5 +146,15 @@ int policy_route_key(struct sng_route_key *key, uint16_t bind, const char *sni);
  * the same longest-prefix rule the LPM trie applies. Returns the matching
  * entry index or -1. */
 long policy_lookup(const struct policy_compiled *pc, uint16_t bind, const char *sni);
+
+/* ---- output helpers ------------------------------------------------------ */
+
+/* Write @v as a YAML document to @f (strings that would read back as
+ * another type are quoted). Returns 0 or -EIO / -ENOMEM. */
+int policy_write_yaml(FILE *f, json_t *v);
+
+/* Bytes the compiled table occupies in the BPF maps (route entries, sets,
+ * backends), for `snigate check --stats` and logs. */
+size_t policy_table_bytes(const struct policy_compiled *pc);
 
 #endif /* SNIGATE_POLICY_H */

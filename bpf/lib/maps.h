@@ -5,6 +5,7 @@
 #define SNG_BPF_MAPS_H
 
 #include "snigate_abi.h"
+#include "lib/clienthello.h" /* struct sng_ch_info (sng_chscratch) */
 
 /* Route table: SNI (reversed) -> listener/route/set. Written by the agent. */
 struct {
@@ -83,5 +84,39 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sng_stats);
 } sng_rstats SEC(".maps");
+
+/* ClientHello outcomes of the in-kernel parser on the first skb of each
+ * spliced client socket, by -reason (diagnostic: the agent's host build of
+ * the same parser made the routing decision). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SNG_R__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} sng_chstats SEC(".maps");
+
+/* Verdict -> agent events (struct sng_event): a socket started passing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} sng_events SEC(".maps");
+
+/* Flow-control budget (struct sng_fc, one element), written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sng_fc);
+} sng_fc SEC(".maps");
+
+/* Per-CPU scratch for the in-kernel ClientHello walk. The parser's state
+ * in a map value instead of on the stack keeps the verifier's state count
+ * small (on the stack it ran past the 1M-instruction limit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sng_ch_info);
+} sng_chscratch SEC(".maps");
 
 #endif

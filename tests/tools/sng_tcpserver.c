@@ -55,7 +55,7 @@ static ssize_t conn_read(struct srv_conn *c, char *buf, size_t len)
 
 static void reply_line(struct srv_conn *c, const char *line)
 {
-	char out[1024];
+	char out[1200];
 	const char *sni = NULL;
 
 	if (c->ssl)

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Passthrough connection lifecycle: ClientHello peek with deadline and size
+ * limit, routing from the maps, reject by close, backend connect, engine. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "hello.h"
+#include "loader.h"
+#include "log.h"
+#include "policy.h"
+#include "terminate.h"
+
+struct conn_config conn_cfg = { .engine = SNG_ENGINE_USERSPACE };
+long conn_open_count;
+
+/* This worker thread's open connections. */
+static __thread struct conn *conn_list;
+
+/* Peek scratch, one per worker thread. */
+static __thread uint8_t peek_buf[HELLO_STREAM_MAX];
+
+static uint32_t rnd32(void)
+{
+	static __thread uint64_t s;
+
+	if (!s) {
+		if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s))
+			s = (uint64_t)worker_now_ms() * 0x9E3779B97F4A7C15ull;
+		s |= 1;
+	}
+	/* xorshift64*: weighted picks need spread, not secrecy */
+	s ^= s >> 12;
+	s ^= s << 25;
+	s ^= s >> 27;
+	return (uint32_t)((s * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+void conn_count(uint32_t lid, uint32_t rid, int reason, bool add_reason,
+		uint64_t conns, uint64_t up, uint64_t down)
+{
+	struct sng_count_args a = {
+		.listener_id = lid, .route_id = rid, .reason = reason,
+		.add_reason = add_reason, .conns = conns, .bytes_up = up, .bytes_down = down,
+	};
+
+	if (!conn_cfg.loader || lid == SNG_NO_ROUTE)
+		return;
+	loader_count(conn_cfg.loader, &a);
+}
+
+void conn_set_interest(struct conn *c, unsigned i, uint32_t ev)
+{
+	struct conn_side *s = &c->s[i];
+
+	if (s->h.fd < 0 || s->interest == ev)
+		return;
+	if (worker_modify(c->w, &s->h, ev) == 0)
+		s->interest = ev;
+}
+
+static void idle_fire(struct worker *w, struct ev_timer *t);
+
+void conn_touch(struct conn *c)
+{
+	(void)c; /* the idle timer checks activity when it fires */
+}
+
+static void free_later(struct worker *w, void *arg)
+{
+	struct conn *c = arg;
+
+	free(c->s[0].buf);
+	free(c->s[1].buf);
+	free(c);
+}
+
+static const char *reason_str(int r)
+{
+	return r == SNG_OK ? "done" : hello_reason_name(r);
+}
+
+void conn_close(struct conn *c, int reason, bool rst)
+{
+	unsigned i;
+
+	if (c->state == CONN_DEAD)
+		return;
+	worker_timer_cancel(c->w, &c->timer);
+	worker_timer_cancel(c->w, &c->poll);
+	if (c->state == CONN_CONNECT)
+		backend_connect_cancel(c->w, &c->bc);
+	for (i = 0; i < 2; i++) {
+		struct conn_side *s = &c->s[i];
+
+		if (s->h.fd < 0)
+			continue;
+		worker_unwatch(c->w, &s->h);
+		if (rst) {
+			struct linger l = { 1, 0 };
+
+			setsockopt(s->h.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		close(s->h.fd);
+		s->h.fd = -1;
+	}
+	/* Closing removed both sockets from sng_socks; now the rest. */
+	if (c->engine == SNG_ENGINE_SOCKMAP && c->state == CONN_RUN)
+		sockmap_forget(c);
+	if (!c->counted && c->d.listener_id != SNG_NO_ROUTE) {
+		bool bad = reason != SNG_OK && reason != SNG_R_CLIENT_CLOSED;
+
+		conn_count(c->d.listener_id, c->d.route_id, reason, bad, 0,
+			   c->s[0].copied, c->s[1].copied);
+	}
+	c->counted = true;
+	log_dbg("conn %p closed: %s after %llu ms (agent copied %llu up, %llu down)",
+		(void *)c, reason_str(reason), (unsigned long long)(worker_now_ms() - c->start_ms),
+		(unsigned long long)c->s[0].copied, (unsigned long long)c->s[1].copied);
+	c->state = CONN_DEAD;
+	if (c->lprev)
+		c->lprev->lnext = c->lnext;
+	else if (conn_list == c)
+		conn_list = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	c->lprev = c->lnext = NULL;
+	if (c->snap)
+		agent_snapshot_release(c->snap);
+	c->snap = NULL;
+	__atomic_sub_fetch(&conn_open_count, 1, __ATOMIC_RELAXED);
+	/* Deferred: an event for this conn may still be in the current batch. */
+	if (worker_post(c->w, free_later, c))
+		log_err("conn %p: cannot defer free: leaked", (void *)c);
+}
+
+/* Reject before routing completed: drop what was peeked so close() sends a
+ * FIN rather than a RST, never a TLS alert. */
+static void reject(struct conn *c, int reason)
+{
+	int fd = c->s[0].h.fd;
+	ssize_t n;
+
+	log_dbg("conn %p rejected: %s", (void *)c, hello_reason_name(reason));
+	if (c->d.listener_id == SNG_NO_ROUTE) {
+		/* No listener known: counted on no listener (log only). */
+	} else {
+		conn_count(c->d.listener_id, c->d.route_id, reason, true, 0, 0, 0);
+		c->counted = true;
+	}
+	if (fd >= 0) {
+		do
+			n = recv(fd, peek_buf, sizeof(peek_buf), MSG_DONTWAIT);
+		while (n > 0);
+		shutdown(fd, SHUT_WR);
+	}
+	conn_close(c, reason, false);
+}
+
+static void idle_fire(struct worker *w, struct ev_timer *t)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+
+	if (c->state == CONN_HELLO) {
+		reject(c, SNG_R_HELLO_TIMEOUT);
+		return;
+	}
+	if (c->state != CONN_RUN)
+		return;
+	if (c->engine == SNG_ENGINE_SOCKMAP ? sockmap_active(c) :
+	    (c->s[0].copied + c->s[1].copied != c->s[0].last_cnt)) {
+		c->s[0].last_cnt = c->s[0].copied + c->s[1].copied;
+		worker_timer_set(w, &c->timer, agent_opts.idle_timeout_ms);
+		return;
+	}
+	log_dbg("conn %p idle for %u ms: closing", (void *)c, agent_opts.idle_timeout_ms);
+	conn_close(c, SNG_R_IDLE_TIMEOUT, false);
+}
+
+static void start_engine(struct conn *c)
+{
+	int want = conn_cfg.engine, err;
+
+	/* A listener's tls.options engine wins over auto, never over an
+	 * explicit --engine=userspace, and only where sockmap works. */
+	if (agent_opts.engine == SNG_ENGINE_AUTO && c->d.engine != SNG_ENGINE_AUTO)
+		want = c->d.engine;
+	if (want == SNG_ENGINE_SOCKMAP && !conn_cfg.sockmap_ok)
+		want = SNG_ENGINE_USERSPACE;
+	c->state = CONN_RUN;
+	worker_timer_set(c->w, &c->timer, agent_opts.idle_timeout_ms);
+	if (want == SNG_ENGINE_SOCKMAP) {
+		c->engine = SNG_ENGINE_SOCKMAP;
+		err = sockmap_start(c);
+		if (!err)
+			return;
+		log_warn("conn %p: sockmap splice failed (%s): userspace engine", (void *)c,
+			 strerror(-err));
+	}
+	c->engine = SNG_ENGINE_USERSPACE;
+	err = copy_start(c);
+	if (err)
+		conn_close(c, SNG_R_CONNECT_FAIL, true);
+}
+
+static void on_backend(struct worker *w, struct backend_conn *bc, int fd, int err)
+{
+	struct conn *c = container_of(bc, struct conn, bc);
+	int one = 1;
+
+	if (fd < 0) {
+		log_dbg("conn %p: every backend attempt failed: %s", (void *)c, strerror(-err));
+		reject(c, SNG_R_CONNECT_FAIL);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->s[1].h.fd = fd;
+	start_engine(c);
+}
+
+static void route(struct conn *c, const struct hello_info *hi)
+{
+	char sni[SNG_HOSTNAME_MAX + 1];
+	int rc, fd;
+
+	rc = policy_sni_normalize(hi->sni, hi->sni_len, sni);
+	if (rc < 0) {
+		reject(c, rc);
+		return;
+	}
+	rc = lookup_decide(&agent_maps, c->bind_id, sni, rnd32(), &c->d);
+	if (rc != SNG_OK) {
+		reject(c, rc);
+		return;
+	}
+	conn_count(c->d.listener_id, c->d.route_id, SNG_OK, true, 1, 0, 0);
+	c->counted = false;
+	if (c->d.mode == SNG_MODE_TERMINATE) {
+		fd = c->s[0].h.fd;
+		worker_unwatch(c->w, &c->s[0].h);
+		c->s[0].h.fd = -1;
+		worker_timer_cancel(c->w, &c->timer);
+		/* term_conn_start keeps the reference it is given */
+		c->snap = agent_snapshot_acquire();
+		term_conn_start(c->w, fd, hi, &c->d, c->snap, &c->peer);
+		c->snap = NULL;
+		c->counted = true;
+		conn_close(c, SNG_OK, false);
+		return;
+	}
+	c->state = CONN_CONNECT;
+	log_dbg("conn %p: %s -> listener %u route %u backend %u", (void *)c, sni,
+		c->d.listener_id, c->d.route_id, c->d.backend_id);
+	rc = backend_connect_start(c->w, &c->bc, &c->d.backend, rnd32(),
+				   agent_opts.connect_timeout_ms, agent_opts.connect_attempts,
+				   on_backend);
+	if (rc)
+		reject(c, SNG_R_NO_ENDPOINT);
+}
+
+static void on_client_hello(struct worker *w, struct ev_handler *h, uint32_t events)
+{
+	struct conn *c = container_of(h, struct conn, s[0].h);
+	struct hello_info hi;
+	ssize_t n;
+	int rc;
+
+	if (c->state == CONN_CONNECT) {
+		/* A half-close after the hello is legitimate; a reset is not. */
+		if (events & (EPOLLERR | EPOLLHUP))
+			conn_close(c, SNG_R_CLIENT_CLOSED, true);
+		return;
+	}
+	if (c->state != CONN_HELLO)
+		return;
+	n = recv(h->fd, peek_buf, sizeof(peek_buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		conn_close(c, SNG_R_CLIENT_CLOSED, n < 0);
+		return;
+	}
+	if (n < 0)
+		return;
+	rc = hello_parse_stream(peek_buf, (size_t)n, &hi);
+	if (rc == SNG_R_HELLO_TRUNCATED) {
+		if ((size_t)n >= sizeof(peek_buf))
+			reject(c, SNG_R_TOO_BIG);
+		else if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			conn_close(c, SNG_R_CLIENT_CLOSED, false);
+		return; /* edge-triggered: the next segment wakes us */
+	}
+	if (rc != SNG_OK) {
+		reject(c, rc);
+		return;
+	}
+	route(c, &hi);
+}
+
+void conn_accept(struct worker *w, int fd, uint16_t bind_id, const struct sockaddr_storage *peer)
+{
+	struct conn *c;
+	int one = 1;
+
+	if (__atomic_load_n(&conn_open_count, __ATOMIC_RELAXED) >= SNG_MAX_CONNS / 2) {
+		log_warn("connection table full (%d): closing a new connection", SNG_MAX_CONNS / 2);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	__atomic_add_fetch(&conn_open_count, 1, __ATOMIC_RELAXED);
+	c->lnext = conn_list;
+	if (conn_list)
+		conn_list->lprev = c;
+	conn_list = c;
+	c->w = w;
+	c->bind_id = bind_id;
+	c->state = CONN_HELLO;
+	c->start_ms = worker_now_ms();
+	c->peer = *peer;
+	c->d.listener_id = SNG_NO_ROUTE;
+	c->d.route_id = SNG_NO_ROUTE;
+	c->counted = true;
+	c->s[0].c = c->s[1].c = c;
+	c->s[0].idx = 0;
+	c->s[1].idx = 1;
+	c->s[0].h.fd = fd;
+	c->s[1].h.fd = -1;
+	c->s[0].h.fn = on_client_hello;
+	c->timer.fn = idle_fire;
+	c->bc.h.fd = -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->s[0].interest = EPOLLIN | EPOLLRDHUP | EPOLLET;
+	if (worker_watch(w, &c->s[0].h, c->s[0].interest)) {
+		conn_close(c, SNG_R_OVERLOAD, false);
+		return;
+	}
+	worker_timer_set(w, &c->timer, agent_opts.hello_timeout_ms);
+	/* The hello may already be queued: an edge was possibly missed. */
+	on_client_hello(w, &c->s[0].h, EPOLLIN);
+}
+
+void conn_close_all(struct worker *w)
+{
+	while (conn_list)
+		conn_close(conn_list, SNG_R_CLIENT_CLOSED, false);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* A passthrough connection from accept to close: ClientHello peek, routing,
+ * backend connect, then one of the two engines (sockmap or userspace). */
+#ifndef SNIGATE_CONN_H
+#define SNIGATE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "backend.h"
+#include "lookup.h"
+#include "worker.h"
+
+struct loader;
+
+enum conn_state {
+	CONN_HELLO = 1,   /* peeking the ClientHello */
+	CONN_CONNECT,     /* backend connect in flight */
+	CONN_RUN,         /* spliced (sockmap) or copied (userspace) */
+	CONN_DEAD,        /* closed, waiting for the deferred free */
+};
+
+/* One socket of a connection and the direction that starts from it. */
+struct conn_side {
+	struct ev_handler h;     /* h.fd: the socket; -1 once closed */
+	struct conn *c;
+	unsigned idx;            /* 0 client, 1 backend */
+	uint32_t interest;       /* epoll events currently asked for */
+	uint64_t cookie;         /* SO_COOKIE (sockmap engine) */
+	/* direction this side -> other side */
+	uint8_t *buf;            /* bounded copy buffer (userspace path) */
+	size_t cap, off, len;
+	bool eof;                /* read side reached FIN */
+	bool fwd_fin;            /* FIN forwarded (shutdown(other, SHUT_WR)) */
+	bool want_out;           /* the other side's pump waits for EPOLLOUT here */
+	/* sockmap engine */
+	bool rdhup;              /* EPOLLRDHUP seen */
+	bool passing;            /* the verdict passes: the agent forwards */
+	bool ordered;            /* psock queue drained since passing began */
+	uint64_t consumed;       /* passed bytes read here and written to the other */
+	uint64_t copied;         /* bytes the agent moved in this direction */
+	uint64_t last_cnt;       /* redirected + passed at the last idle check */
+	struct conn_side *hnext; /* cookie table chain */
+};
+
+struct conn {
+	struct worker *w;
+	enum conn_state state;
+	int engine;                  /* enum sng_engine actually used */
+	uint16_t bind_id;
+	struct conn_side s[2];
+	struct ev_timer timer;       /* hello deadline, then idle timeout */
+	struct ev_timer poll;        /* sockmap: drain / ordering waits */
+	unsigned poll_ms;
+	struct backend_conn bc;
+	struct route_decision d;
+	struct agent_snapshot *snap;
+	struct sockaddr_storage peer;
+	uint64_t start_ms;
+	bool counted;                /* outcome already counted */
+	struct conn *lprev, *lnext;  /* the worker's open connections */
+};
+
+/* Run-time settings the connections use, set by cmd_run before workers. */
+struct conn_config {
+	int engine;                  /* resolved default: SOCKMAP or USERSPACE */
+	bool sockmap_ok;             /* listeners may ask for sockmap */
+	struct loader *loader;       /* counters (sng_count), events */
+};
+extern struct conn_config conn_cfg;
+
+/* Take over an accepted client socket @fd (non-blocking) on @w for bind
+ * @bind_id. Ownership of @fd passes in every case. */
+void conn_accept(struct worker *w, int fd, uint16_t bind_id,
+		 const struct sockaddr_storage *peer);
+
+/* Close both sockets, remove map entries, count @reason, free later.
+ * @rst: abort (SO_LINGER {1,0}) the sockets still open. */
+void conn_close(struct conn *c, int reason, bool rst);
+
+/* Close every open connection of the calling worker thread (on stop), so
+ * no map entry outlives the agent. */
+void conn_close_all(struct worker *w);
+
+/* Add agent-side counts through sng_count (no-op without the program). */
+void conn_count(uint32_t lid, uint32_t rid, int reason, bool add_reason,
+		uint64_t conns, uint64_t up, uint64_t down);
+
+/* Connections open in the whole agent. */
+extern long conn_open_count;
+
+/* ---- engines (engine_sockmap.c, engine_copy.c) --------------------------- */
+
+/* Start splicing c->s[0] (client) and c->s[1] (backend) in the kernel.
+ * Returns 0 or -errno (the caller then falls back to the copy engine:
+ * nothing was inserted). */
+int sockmap_start(struct conn *c);
+/* Per-event handler of a spliced socket. */
+void sockmap_on_event(struct worker *w, struct ev_handler *h, uint32_t events);
+/* A verdict event (struct sng_event) for @cookie, on the worker thread. */
+void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type);
+/* Idle check: true if bytes moved since the last call. */
+bool sockmap_active(struct conn *c);
+/* Remove c's map entries (after the sockets are closed). */
+void sockmap_forget(struct conn *c);
+
+/* Start the userspace copy engine on both sides. 0 or -errno. */
+int copy_start(struct conn *c);
+void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events);
+/* Move bytes c->s[i] -> c->s[!i] until blocked. Returns 0, 1 when the
+ * direction finished (FIN forwarded), or -errno on a socket error. Used by
+ * the copy engine and by the sockmap engine's straggler path (@gate: the
+ * sockmap ordering/budget check before each write; NULL for none). */
+int copy_pump(struct conn *c, unsigned i, bool (*gate)(struct conn *c, unsigned i));
+/* Set the epoll interest of side @i to @ev (only if it changed). */
+void conn_set_interest(struct conn *c, unsigned i, uint32_t ev);
+/* Idle/activity bookkeeping: re-arm the idle timer. */
+void conn_touch(struct conn *c);
+
+#endif

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Userspace engine: read/write copy through one bounded buffer per
+ * direction, edge-triggered epoll, FIN forwarded after the buffer drained. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "engine_copy.h"
+#include "log.h"
+
+#define COPY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+int copy_pump(struct conn *c, unsigned i, bool (*gate)(struct conn *c, unsigned i))
+{
+	struct conn_side *src = &c->s[i], *dst = &c->s[!i];
+	ssize_t n;
+
+	if (src->fwd_fin)
+		return 1;
+	if (!src->buf) {
+		src->cap = gate ? 64 * 1024 : COPY_BUF_SIZE;
+		src->buf = malloc(src->cap);
+		if (!src->buf)
+			return -ENOMEM;
+	}
+	for (;;) {
+		/* flush what is buffered */
+		while (src->len) {
+			if (gate && !gate(c, i))
+				return 0; /* the gate arms its own wake-up */
+			n = send(dst->h.fd, src->buf + src->off, src->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EAGAIN) {
+					dst->want_out = true;
+					return 0;
+				}
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			src->off += (size_t)n;
+			src->len -= (size_t)n;
+			src->copied += (uint64_t)n;
+			src->consumed += (uint64_t)n;
+		}
+		dst->want_out = false;
+		src->off = 0;
+		if (src->eof) {
+			if (gate && !gate(c, i))
+				return 0;
+			shutdown(dst->h.fd, SHUT_WR);
+			src->fwd_fin = true;
+			return 1;
+		}
+		n = recv(src->h.fd, src->buf, src->cap, MSG_DONTWAIT);
+		if (n > 0) {
+			src->len = (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			src->eof = true;
+			continue;
+		}
+		if (errno == EAGAIN)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		return -errno;
+	}
+}
+
+/* Both directions done, or an error: finish the connection. */
+static void copy_step(struct conn *c)
+{
+	int r0, r1;
+
+	r0 = copy_pump(c, 0, NULL);
+	if (c->state == CONN_DEAD)
+		return;
+	r1 = copy_pump(c, 1, NULL);
+	if (r0 < 0 || r1 < 0) {
+		int e = r0 < 0 ? r0 : r1;
+
+		log_dbg("conn %p: copy: %s", (void *)c, strerror(-e));
+		conn_close(c, e == -ECONNRESET || e == -EPIPE ? SNG_R_RESET : SNG_R_RESET, true);
+		return;
+	}
+	if (r0 == 1 && r1 == 1)
+		conn_close(c, SNG_OK, false);
+}
+
+void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
+{
+	struct conn_side *s = container_of(h, struct conn_side, h);
+	struct conn *c = s->c;
+
+	if (c->state != CONN_RUN)
+		return;
+	if (events & EPOLLERR) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			/* RST from this side: abort the other one (facts 1.6) */
+			log_dbg("conn %p: side %u: %s", (void *)c, s->idx, strerror(err));
+			conn_close(c, SNG_R_RESET, true);
+			return;
+		}
+	}
+	copy_step(c);
+}
+
+int copy_start(struct conn *c)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0; i < 2; i++) {
+		struct conn_side *s = &c->s[i];
+
+		s->h.fn = copy_on_event;
+		if (i == 0) {
+			err = worker_modify(c->w, &s->h, COPY_EVENTS);
+		} else {
+			err = worker_watch(c->w, &s->h, COPY_EVENTS);
+		}
+		if (err)
+			return err;
+		s->interest = COPY_EVENTS;
+	}
+	/* The peeked hello is still queued on the client socket. */
+	copy_step(c);
+	return 0;
+}

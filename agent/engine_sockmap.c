@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* sockmap engine: ctl entries, insert backend then client, kick both; then
+ * stragglers, flow-control pauses, drained half-close and resets. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked */
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+
+#include "engine_sockmap.h"
+#include "log.h"
+
+#define SM_BASE_EVENTS (EPOLLRDHUP | EPOLLET)
+#define SM_BUCKETS 4096
+
+/* Cookie -> side of this worker's spliced connections (verdict events
+ * name a socket by cookie). Worker-local: no locking. */
+static __thread struct conn_side *sm_table[SM_BUCKETS];
+
+static unsigned sm_bucket(uint64_t cookie)
+{
+	return (unsigned)((cookie * 0x9E3779B97F4A7C15ull) >> 52) & (SM_BUCKETS - 1);
+}
+
+static void sm_register(struct conn_side *s)
+{
+	unsigned b = sm_bucket(s->cookie);
+
+	s->hnext = sm_table[b];
+	sm_table[b] = s;
+}
+
+static void sm_unregister(struct conn_side *s)
+{
+	struct conn_side **pp = &sm_table[sm_bucket(s->cookie)];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	s->hnext = NULL;
+}
+
+static struct conn_side *sm_find(uint64_t cookie)
+{
+	struct conn_side *s = sm_table[sm_bucket(cookie)];
+
+	while (s && s->cookie != cookie)
+		s = s->hnext;
+	return s;
+}
+
+static int sm_write_ctl(struct conn *c, unsigned i, __u64 flags)
+{
+	struct sng_ctl ctl = {
+		.peer = c->s[!i].cookie,
+		.consumed = c->s[i].consumed,
+		.flags = (__u32)flags | (i == 0 ? SNG_CTL_CLIENT : 0),
+		.listener_id = c->d.listener_id,
+		.route_id = c->d.route_id,
+	};
+
+	return bpf_map_update_elem(agent_maps.ctl, &c->s[i].cookie, &ctl, flags) ? -errno : 0;
+}
+
+static void sm_interest(struct conn *c)
+{
+	unsigned k;
+
+	for (k = 0; k < 2; k++) {
+		uint32_t ev = SM_BASE_EVENTS;
+
+		if (c->s[k].passing && !c->s[k].eof)
+			ev |= EPOLLIN;
+		if (c->s[k].want_out)
+			ev |= EPOLLOUT;
+		conn_set_interest(c, k, ev);
+	}
+}
+
+/* Bytes that entered @fd's TCP write queue so far (acked + still queued). */
+static int sm_tcp_entered(int fd, uint64_t *entered, uint64_t *acked)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	int outq = 0;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ioctl(fd, SIOCOUTQ, &outq))
+		return -errno;
+	*acked = ti.tcpi_bytes_acked;
+	*entered = ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
+	return 0;
+}
+
+static void sm_arm_poll(struct conn *c)
+{
+	if (c->poll.deadline_ms)
+		return;
+	worker_timer_set(c->w, &c->poll, c->poll_ms);
+	c->poll_ms = c->poll_ms * 2 > SOCKMAP_POLL_MAX_MS ? SOCKMAP_POLL_MAX_MS : c->poll_ms * 2;
+}
+
+/* The agent may write direction i's bytes (or its FIN) to the other side
+ * only once every byte redirected before has left the other side's psock
+ * queue (else it would overtake them: facts 4.3), and, for data, only
+ * while the direction's lag is within the budget (flow control). */
+static bool sm_gate(struct conn *c, unsigned i)
+{
+	struct conn_side *src = &c->s[i], *dst = &c->s[!i];
+	struct sng_cnt cnt;
+	uint64_t entered = 0, acked = 0, pushed;
+
+	if (src->ordered && (!src->len || !agent_opts.conn_budget))
+		return true;
+	if (bpf_map_lookup_elem(agent_maps.cnt, &src->cookie, &cnt) ||
+	    sm_tcp_entered(dst->h.fd, &entered, &acked))
+		return true; /* cannot tell: the peer is gone, the write will say */
+	pushed = cnt.redirected + src->consumed;
+	if (src->eof)
+		log_dbg("conn %p: gate %u: fin: redirected %llu consumed %llu passed %llu entered %llu",
+			(void *)c, i, (unsigned long long)cnt.redirected,
+			(unsigned long long)src->consumed, (unsigned long long)cnt.passed,
+			(unsigned long long)entered);
+	if (!src->ordered) {
+		if (entered < pushed) {
+			sm_arm_poll(c);
+			return false;
+		}
+		src->ordered = true;
+	}
+	if (src->len && agent_opts.conn_budget && pushed > acked &&
+	    pushed - acked + src->len > agent_opts.conn_budget) {
+		sm_arm_poll(c);
+		return false;
+	}
+	c->poll_ms = 1;
+	return true;
+}
+
+static void sm_step(struct conn *c);
+
+static void sm_poll_fire(struct worker *w, struct ev_timer *t)
+{
+	sm_step(container_of(t, struct conn, poll));
+}
+
+/* A passing direction has nothing buffered and its socket said EAGAIN:
+ * publish consumed; the verdict redirects again once passed == consumed. */
+static void sm_caught_up(struct conn *c, unsigned i)
+{
+	struct conn_side *s = &c->s[i];
+	struct sng_cnt cnt;
+
+	if (s->rdhup)
+		return; /* reading on until FIN */
+	if (sm_write_ctl(c, i, SNG_CTL_ENABLE | BPF_EXIST))
+		return;
+	if (bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt) == 0 &&
+	    cnt.passed == s->consumed) {
+		s->passing = false;
+		s->ordered = false;
+	}
+}
+
+static void sm_step(struct conn *c)
+{
+	unsigned i, pass;
+	int r[2] = { 0, 0 };
+
+	if (c->state != CONN_RUN)
+		return;
+	for (pass = 0; pass < 4; pass++) {
+		bool again = false;
+
+		for (i = 0; i < 2; i++) {
+			struct conn_side *s = &c->s[i];
+
+			if (!s->passing) {
+				r[i] = s->fwd_fin;
+				continue;
+			}
+			r[i] = copy_pump(c, i, sm_gate);
+			if (r[i] < 0)
+				break;
+			if (r[i] == 0 && !s->len && !s->eof && !s->want_out && s->passing) {
+				sm_caught_up(c, i);
+				again |= s->passing; /* more was passed meanwhile */
+			}
+		}
+		if (r[0] < 0 || r[1] < 0 || !again)
+			break;
+	}
+	if (r[0] < 0 || r[1] < 0) {
+		log_dbg("conn %p: splice: %s", (void *)c, strerror(-(r[0] < 0 ? r[0] : r[1])));
+		conn_close(c, SNG_R_RESET, true);
+		return;
+	}
+	if (r[0] == 1 && r[1] == 1) {
+		conn_close(c, SNG_OK, false);
+		return;
+	}
+	sm_interest(c);
+}
+
+void sockmap_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
+{
+	struct conn_side *s = container_of(h, struct conn_side, h);
+	struct conn *c = s->c;
+
+	if (c->state != CONN_RUN)
+		return;
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err || !(events & EPOLLRDHUP)) {
+			/* RST (or a dead socket): reset the other side (facts 1.6) */
+			log_dbg("conn %p: side %u reset: %s", (void *)c, s->idx, strerror(err));
+			conn_close(c, SNG_R_RESET, true);
+			return;
+		}
+	}
+	if ((events & EPOLLRDHUP) && !s->rdhup) {
+		/* FIN: read what was passed up to it, then forward the FIN
+		 * once the redirected bytes drained (facts 1.6). */
+		s->rdhup = true;
+		if (!s->passing)
+			s->ordered = false;
+		s->passing = true;
+	}
+	sm_step(c);
+}
+
+void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type)
+{
+	struct conn_side *s = sm_find(cookie);
+
+	if (!s || s->c->state != CONN_RUN || s->passing)
+		return;
+	log_dbg("conn %p: side %u passing (%s)", (void *)s->c, s->idx,
+		type == SNG_EV_PAUSE ? "flow control" :
+		type == SNG_EV_REDIRECT_FAIL ? "redirect failed" : "stragglers");
+	s->passing = true;
+	s->ordered = false;
+	sm_step(s->c);
+}
+
+bool sockmap_active(struct conn *c)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		struct sng_cnt cnt;
+
+		if (bpf_map_lookup_elem(agent_maps.cnt, &c->s[i].cookie, &cnt))
+			continue;
+		sum += cnt.redirected + cnt.passed;
+		/* Safety net for a lost event (ring buffer full). */
+		if (cnt.passed != c->s[i].consumed && !c->s[i].passing) {
+			c->s[i].passing = true;
+			c->s[i].ordered = false;
+			sm_step(c);
+			if (c->state != CONN_RUN)
+				return true;
+		}
+	}
+	sum += c->s[0].copied + c->s[1].copied;
+	if (sum == c->s[1].last_cnt)
+		return false;
+	c->s[1].last_cnt = sum;
+	return true;
+}
+
+void sockmap_forget(struct conn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		struct conn_side *s = &c->s[i];
+
+		if (!s->cookie)
+			continue;
+		sm_unregister(s);
+		bpf_map_delete_elem(agent_maps.ctl, &s->cookie);
+		bpf_map_delete_elem(agent_maps.cnt, &s->cookie);
+	}
+}
+
+/* The kick: a recv on an inserted socket makes the kernel run the verdict
+ * over bytes queued before insertion (facts 1.5). It should say EAGAIN;
+ * bytes it does return were passed and are forwarded like stragglers. */
+static int sm_kick(struct conn *c, unsigned i)
+{
+	struct conn_side *s = &c->s[i];
+	ssize_t n;
+
+	if (!s->buf) {
+		s->cap = 64 * 1024;
+		s->buf = malloc(s->cap);
+		if (!s->buf)
+			return -ENOMEM;
+	}
+	n = recv(s->h.fd, s->buf, s->cap, MSG_DONTWAIT);
+	if (n > 0) {
+		s->len = (size_t)n;
+		s->passing = true;
+		s->ordered = false;
+	} else if (n == 0) {
+		s->eof = true;
+		s->rdhup = true;
+		s->passing = true;
+	} else if (errno != EAGAIN) {
+		return -errno;
+	}
+	return 0;
+}
+
+int sockmap_start(struct conn *c)
+{
+	struct sng_cnt zero = {};
+	socklen_t l = sizeof(uint64_t);
+	unsigned i;
+	int err;
+
+	c->poll.fn = sm_poll_fire;
+	c->poll_ms = 1;
+	for (i = 0; i < 2; i++)
+		if (getsockopt(c->s[i].h.fd, SOL_SOCKET, SO_COOKIE, &c->s[i].cookie, &l))
+			return -errno;
+	/* ctl and cnt entries first: the verdict must know the peer before
+	 * the first skb (facts 1.5 data stall, 4.3 lessons). */
+	for (i = 0; i < 2; i++) {
+		err = sm_write_ctl(c, i, SNG_CTL_ENABLE | BPF_ANY);
+		if (err)
+			goto undo;
+		if (bpf_map_update_elem(agent_maps.cnt, &c->s[i].cookie, &zero, BPF_ANY)) {
+			err = -errno;
+			goto undo;
+		}
+	}
+	/* Backend first, then client: the client's queued hello is only
+	 * redirected once its target is in the map. */
+	for (i = 2; i-- > 0;) {
+		__u64 fd = (__u64)c->s[i].h.fd;
+
+		if (bpf_map_update_elem(agent_maps.socks, &c->s[i].cookie, &fd, BPF_NOEXIST)) {
+			err = -errno;
+			log_warn("sockhash insert (side %u): %s", i, strerror(-err));
+			if (i == 0)
+				bpf_map_delete_elem(agent_maps.socks, &c->s[1].cookie);
+			goto undo;
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		c->s[i].h.fn = sockmap_on_event;
+		c->s[i].interest = SM_BASE_EVENTS;
+		sm_register(&c->s[i]);
+	}
+	/* Client side is watched already (hello phase): switch to RDHUP only
+	 * (level-triggered EPOLLIN busy-loops on spliced sockets, facts 5.7). */
+	err = worker_modify(c->w, &c->s[0].h, SM_BASE_EVENTS);
+	if (!err)
+		err = worker_watch(c->w, &c->s[1].h, SM_BASE_EVENTS);
+	if (!err)
+		err = sm_kick(c, 1);
+	if (!err)
+		err = sm_kick(c, 0);
+	if (err) {
+		/* Inserted already: no way back to the copy engine. */
+		log_warn("conn %p: splice setup: %s", (void *)c, strerror(-err));
+		conn_close(c, SNG_R_RESET, true);
+		return 0;
+	}
+	sm_step(c);
+	return 0;
+
+undo:
+	for (i = 0; i < 2; i++) {
+		bpf_map_delete_elem(agent_maps.ctl, &c->s[i].cookie);
+		bpf_map_delete_elem(agent_maps.cnt, &c->s[i].cookie);
+		c->s[i].cookie = 0;
+	}
+	return err;
+}

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* BPF object loader: skeleton load with pinned, BTF-carrying maps, and the
+ * sk_skb verdict attach (link on 6.10+, prog_attach before). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "log.h"
+#include "snigate.skel.h"
+
+/* libbpf hands over whole verifier logs in one message: split it into
+ * lines so each keeps the log prefix and none is truncated. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *text = NULL, *line, *save = NULL;
+
+	if (level == LIBBPF_DEBUG && log_verbosity < LOG_DEBUG)
+		return 0;
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (level == LIBBPF_WARN)
+			log_warn("%s", line);
+		else
+			log_dbg("%s", line);
+	}
+	free(text);
+	return 0;
+}
+
+void loader_forward_libbpf_log(void)
+{
+	libbpf_set_print(libbpf_log);
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[256];
+	size_t i, n = strlen(dir);
+
+	if (n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != 0)
+			continue;
+		tmp[i] = 0;
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		tmp[i] = i < n ? '/' : 0;
+	}
+	return 0;
+}
+
+/* Unlink the pin of @map when it would not be reusable by libbpf. */
+static void drop_incompatible_pin(struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return; /* no pin (or not a map: libbpf will report it) */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    info.type == bpf_map__type(map) &&
+	    info.key_size == bpf_map__key_size(map) &&
+	    info.value_size == bpf_map__value_size(map) &&
+	    info.max_entries == bpf_map__max_entries(map) &&
+	    info.map_flags == bpf_map__map_flags(map)) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	log_warn("pinned map %s does not match this build (old layout): replacing it", path);
+	unlink(path);
+}
+
+static int attach_verdict(struct loader *l)
+{
+	int prog = bpf_program__fd(l->skel->progs.sng_verdict);
+	int map = bpf_map__fd(l->skel->maps.sng_socks);
+	int fd, err;
+
+	fd = bpf_link_create(prog, map, BPF_SK_SKB_VERDICT, NULL);
+	if (fd >= 0) {
+		l->verdict_link = fd;
+		l->verdict_attached = true;
+		log_dbg("sng_verdict attached to sng_socks with a bpf_link");
+		return 0;
+	}
+	err = -errno;
+	log_dbg("bpf_link_create(sk_skb verdict): %s; trying bpf_prog_attach", strerror(-err));
+	if (bpf_prog_attach(prog, map, BPF_SK_SKB_VERDICT, 0)) {
+		err = -errno;
+		log_err("attach sng_verdict to sng_socks: %s", strerror(-err));
+		return err;
+	}
+	l->verdict_attached = true;
+	log_dbg("sng_verdict attached to sng_socks with bpf_prog_attach");
+	return 0;
+}
+
+int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_maps *maps)
+{
+	struct bpf_map *map;
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	l->verdict_link = -1;
+	l->count_prog = -1;
+	l->events_fd = l->fc_fd = l->chstats_fd = -1;
+	loader_forward_libbpf_log();
+	l->skel = snigate_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		log_err("open BPF object: %s", strerror(-err));
+		return err;
+	}
+	bpf_program__set_expected_attach_type(l->skel->progs.sng_verdict, BPF_SK_SKB_VERDICT);
+	if (pin_dir && *pin_dir) {
+		snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
+		err = mkdir_p(pin_dir);
+		if (err) {
+			log_err("create pin directory %s: %s", pin_dir, strerror(-err));
+			goto fail;
+		}
+		bpf_object__for_each_map(map, l->skel->obj) {
+			char path[512];
+
+			snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+			drop_incompatible_pin(map, path);
+			err = bpf_map__set_pin_path(map, path);
+			if (err) {
+				log_err("pin path %s: %s", path, strerror(-err));
+				goto fail;
+			}
+		}
+	}
+	err = snigate_bpf__load(l->skel);
+	if (err) {
+		/* The counting program needs BPF_PROG_TYPE_SYSCALL (5.14+):
+		 * without it the agent keeps its counts to itself. */
+		log_warn("BPF load failed (%s); retrying without sng_count", strerror(-err));
+		snigate_bpf__destroy(l->skel);
+		l->skel = snigate_bpf__open();
+		if (!l->skel) {
+			err = -errno;
+			goto fail;
+		}
+		bpf_program__set_expected_attach_type(l->skel->progs.sng_verdict,
+						      BPF_SK_SKB_VERDICT);
+		bpf_program__set_autoload(l->skel->progs.sng_count, false);
+		if (*l->pin_dir)
+			bpf_object__for_each_map(map, l->skel->obj) {
+				char path[512];
+
+				snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+				bpf_map__set_pin_path(map, path);
+			}
+		err = snigate_bpf__load(l->skel);
+		if (err) {
+			log_err("load BPF object: %s (run with -v for the verifier log)",
+				strerror(-err));
+			goto fail;
+		}
+	} else {
+		l->count_prog = bpf_program__fd(l->skel->progs.sng_count);
+	}
+	if (attach) {
+		err = attach_verdict(l);
+		if (err)
+			goto fail;
+	}
+	maps->routes = bpf_map__fd(l->skel->maps.sng_routes);
+	maps->sets = bpf_map__fd(l->skel->maps.sng_sets);
+	maps->backends = bpf_map__fd(l->skel->maps.sng_backends);
+	maps->config = bpf_map__fd(l->skel->maps.sng_config);
+	maps->socks = bpf_map__fd(l->skel->maps.sng_socks);
+	maps->ctl = bpf_map__fd(l->skel->maps.sng_ctl);
+	maps->cnt = bpf_map__fd(l->skel->maps.sng_cnt);
+	maps->lstats = bpf_map__fd(l->skel->maps.sng_lstats);
+	maps->rstats = bpf_map__fd(l->skel->maps.sng_rstats);
+	l->events_fd = bpf_map__fd(l->skel->maps.sng_events);
+	l->fc_fd = bpf_map__fd(l->skel->maps.sng_fc);
+	l->chstats_fd = bpf_map__fd(l->skel->maps.sng_chstats);
+	return 0;
+
+fail:
+	loader_close(l);
+	return err;
+}
+
+void loader_close(struct loader *l)
+{
+	if (l->verdict_link >= 0)
+		close(l->verdict_link);
+	l->verdict_link = -1;
+	l->verdict_attached = false;
+	snigate_bpf__destroy(l->skel);
+	l->skel = NULL;
+}
+
+int loader_count(const struct loader *l, const struct sng_count_args *a)
+{
+	struct sng_count_args copy = *a;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &copy, .ctx_size_in = sizeof(copy));
+
+	if (l->count_prog < 0)
+		return -ENOSYS;
+	return bpf_prog_test_run_opts(l->count_prog, &opts) ? -errno : 0;
+}

@@ -1,0 +1,769 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Terminate listeners: the policy's OpenSSL contexts and the per-connection
+ * non-blocking TLS proxy (client TLS <-> plaintext or re-encrypted backend).
+ *
+ * One connection lives entirely on the worker that accepted it:
+ *
+ *   client fd --SSL (server)--> up buffer ---> backend fd (TCP or SSL client)
+ *             <---------------- down buffer <---
+ *
+ * States: HANDSHAKE (client TLS, deadline) -> CONNECT (backend_connect_start,
+ * failover inside backend.c) -> BACKEND_HS (BackendTLSPolicy only) -> PROXY.
+ *
+ * The ClientHello: conn.c only PEEKED it (MSG_PEEK) to route on its SNI, so
+ * the bytes are still in the socket's receive queue and OpenSSL reads them
+ * from the fd itself through its socket BIO. That is the "equivalent" of
+ * feeding a memory BIO in Mixed mode: nothing is read twice, nothing is lost,
+ * and no copy of the hello is kept. A Terminate connection is never put in
+ * the splice sockmap, so its bytes always reach the socket.
+ *
+ * Backpressure: each direction has one fixed TERM_BUF buffer. A side is read
+ * only while its buffer has room, so a slow reader on either side stops the
+ * reads on the other, the kernel windows close and the peer is flow
+ * controlled. Per-connection memory is bounded by 2 * TERM_BUF + OpenSSL's
+ * record buffers (released when idle: SSL_MODE_RELEASE_BUFFERS).
+ *
+ * Half-close: client close_notify (or FIN) -> shutdown(SHUT_WR) on the
+ * backend once `up` is drained; backend FIN -> SSL_shutdown() (close_notify)
+ * once `down` is drained, and reading continues until the other way ends.
+ * A reset or a TLS error on one side -> RST (SO_LINGER 0) on the other.
+ * Rejection (handshake failure, no backend): close, no application data. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "agent.h"
+#include "backend.h"
+#include "conn.h"
+#include "log.h"
+#include "terminate.h"
+#include "tls_ctx.h"
+
+/* One TLS record of plaintext: SSL_read never returns more, and 16 KiB per
+ * direction keeps the copy path at full speed on loopback. */
+#define TERM_BUF 16384
+/* Bytes one pump() call moves before yielding to other connections. */
+#define PUMP_BUDGET (256 * 1024)
+
+struct term_policy {
+	struct tls_keyring *keys;      /* shared by every listener; carried over */
+	struct tls_server **srv;       /* by listener_id; NULL if not Terminate */
+	size_t n_srv;
+	SSL_CTX **btls;                /* by backend TLS policy index (tls_id) */
+	char (*btls_host)[SNG_HOSTNAME_MAX + 1];
+	size_t n_btls;
+};
+
+struct term_buf {
+	size_t off, len;               /* data is d[off, off + len) */
+	uint8_t d[TERM_BUF];
+};
+
+struct term_side {
+	struct ev_handler h;           /* h.fd: -1 when none */
+	SSL *ssl;                      /* NULL: plain TCP */
+	uint32_t rblk, wblk;           /* events the last read/write waits for */
+	uint32_t watched;              /* events registered; 0 = not in epoll */
+	bool in_epoll;
+	bool rd_eof;                   /* peer finished sending */
+	bool wr_shut;                  /* our FIN / close_notify is out */
+	bool ssl_dead;                 /* fatal SSL error: no SSL_shutdown */
+};
+
+enum term_state { TC_HANDSHAKE, TC_CONNECT, TC_BACKEND_HS, TC_PROXY, TC_DEAD };
+
+struct term_conn {
+	struct worker *w;
+	struct agent_snapshot *snap;
+	enum term_state st;
+	struct term_side cli, be;
+	struct backend_conn bc;
+	struct ev_timer timer;         /* handshake deadline, then idle timeout */
+	uint64_t last_ms;              /* last byte moved (idle timeout) */
+	uint64_t up_bytes, down_bytes;
+	bool pump_posted;              /* a pump_again() is queued */
+	struct route_decision d;
+	struct term_buf up, down;      /* up: client -> backend */
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+/* ---- policy --------------------------------------------------------------- */
+
+void term_policy_free(struct term_policy *tp)
+{
+	size_t i;
+
+	if (!tp)
+		return;
+	for (i = 0; i < tp->n_srv; i++)
+		tls_server_free(tp->srv[i]);
+	for (i = 0; i < tp->n_btls; i++)
+		SSL_CTX_free(tp->btls[i]);
+	free(tp->srv);
+	free(tp->btls);
+	free(tp->btls_host);
+	tls_keyring_unref(tp->keys);
+	free(tp);
+}
+
+struct term_policy *term_policy_build(const struct policy_compiled *pc,
+				      const struct term_policy *prev)
+{
+	struct term_policy *tp;
+	size_t i, n_term = 0;
+	int err = ENOMEM;
+
+	if (!pc) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* SSL_write() reaches write(2) through the socket BIO: a peer that
+	 * went away must give EPIPE, not kill the agent. */
+	signal(SIGPIPE, SIG_IGN);
+	tp = calloc(1, sizeof(*tp));
+	if (!tp)
+		goto fail;
+	/* ticket keys survive reloads: clients resume across a certificate
+	 * rotation, and tickets issued before the reload stay valid */
+	tp->keys = prev && prev->keys ? tls_keyring_ref(prev->keys) : tls_keyring_new(0);
+	if (!tp->keys) {
+		err = errno;
+		goto fail;
+	}
+	tp->srv = calloc(pc->n_listeners ? pc->n_listeners : 1, sizeof(*tp->srv));
+	if (!tp->srv)
+		goto fail;
+	tp->n_srv = pc->n_listeners;
+	for (i = 0; i < pc->n_listeners; i++) {
+		const struct policy_listener *l = &pc->listeners[i];
+
+		if (l->mode != SNG_MODE_TERMINATE)
+			continue;
+		tp->srv[i] = tls_server_new(l, tp->keys);
+		if (!tp->srv[i]) {
+			err = errno;
+			log_err("listener %s/%s/%s: cannot build its TLS context", l->gateway_ns,
+				l->gateway_name, l->name);
+			goto fail;
+		}
+		n_term++;
+	}
+	if (pc->n_backend_tls) {
+		tp->btls = calloc(pc->n_backend_tls, sizeof(*tp->btls));
+		tp->btls_host = calloc(pc->n_backend_tls, sizeof(*tp->btls_host));
+		if (!tp->btls || !tp->btls_host)
+			goto fail;
+		tp->n_btls = pc->n_backend_tls;
+		for (i = 0; i < pc->n_backend_tls; i++) {
+			const struct policy_backend_tls *bt = &pc->backend_tls[i];
+
+			tp->btls[i] = tls_client_ctx_new(bt);
+			if (!tp->btls[i]) {
+				err = errno;
+				log_err("BackendTLSPolicy %s: cannot build its TLS client context",
+					bt->policy);
+				goto fail;
+			}
+			memcpy(tp->btls_host[i], bt->hostname, sizeof(tp->btls_host[i]));
+		}
+	}
+	if (n_term && !tls_ktls_available())
+		log_info("terminate: %zu listener(s), userspace copy (no kTLS)", n_term);
+	else if (n_term)
+		log_info("terminate: %zu listener(s); kTLS present but not used yet: userspace copy",
+			 n_term);
+	return tp;
+fail:
+	term_policy_free(tp);
+	errno = err;
+	return NULL;
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+static void conn_free_cb(struct worker *w, void *arg)
+{
+	struct term_conn *c = arg;
+
+	agent_snapshot_release(c->snap);
+	OPENSSL_cleanse(&c->up, sizeof(c->up));
+	OPENSSL_cleanse(&c->down, sizeof(c->down));
+	free(c);
+}
+
+static void side_close(struct term_conn *c, struct term_side *s, bool rst)
+{
+	if (s->in_epoll)
+		worker_unwatch(c->w, &s->h);
+	s->in_epoll = false;
+	if (s->ssl) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	if (s->h.fd >= 0) {
+		if (rst) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(s->h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		close(s->h.fd);
+		s->h.fd = -1;
+	}
+}
+
+/* End the connection. @rst: reset both sockets (a side reset or broke the
+ * protocol) instead of a FIN. @reason: enum sng_reason for the log. The
+ * memory is freed after the current event batch (another event of this
+ * connection may still be queued in it). */
+static void conn_end(struct term_conn *c, bool rst, int reason)
+{
+	if (c->st == TC_DEAD)
+		return;
+	log_dbg("terminate %s: closed (%s%d) after %llu bytes up, %llu down", c->peer,
+		rst ? "reset, reason " : "reason ", reason, (unsigned long long)c->up_bytes,
+		(unsigned long long)c->down_bytes);
+	c->st = TC_DEAD;
+	/* conn.c counted the connection when it routed it; add the bytes and
+	 * any failure reason to the listener and route counters */
+	conn_count(c->d.listener_id, c->d.route_id, reason, reason != SNG_OK, 0, c->up_bytes,
+		   c->down_bytes);
+	worker_timer_cancel(c->w, &c->timer);
+	backend_connect_cancel(c->w, &c->bc);
+	side_close(c, &c->cli, rst);
+	side_close(c, &c->be, rst);
+	if (worker_post(c->w, conn_free_cb, c))
+		log_err("terminate %s: cannot schedule free: leaking %zu bytes", c->peer,
+			sizeof(*c));
+}
+
+/* (Re)register @s for @ev; 0 unregisters, so an fd we do not want to read
+ * or write cannot spin the loop with level-triggered EPOLLHUP. */
+static int side_watch(struct term_conn *c, struct term_side *s, uint32_t ev)
+{
+	int err = 0;
+
+	if (s->h.fd < 0)
+		return 0;
+	if (!ev) {
+		if (s->in_epoll)
+			err = worker_unwatch(c->w, &s->h);
+		s->in_epoll = false;
+		s->watched = 0;
+		return err;
+	}
+	if (!s->in_epoll)
+		err = worker_watch(c->w, &s->h, ev);
+	else if (s->watched != ev)
+		err = worker_modify(c->w, &s->h, ev);
+	if (!err) {
+		s->in_epoll = true;
+		s->watched = ev;
+	}
+	return err;
+}
+
+/* Map an SSL_get_error() after an I/O call to our convention: sets *blk for
+ * WANT_READ/WANT_WRITE and returns -EAGAIN, 0 for a clean close, -errno. */
+static int ssl_result(struct term_side *s, int rc, uint32_t *blk, const char *what,
+		      const struct term_conn *c)
+{
+	int e = SSL_get_error(s->ssl, rc);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		*blk = EPOLLIN;
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		*blk = EPOLLOUT;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		s->ssl_dead = true;
+		if (errno == 0) /* EOF without close_notify, not ignored */
+			return 0;
+		return errno == EPIPE ? -ECONNRESET : -errno;
+	default: {
+		char ctx[160];
+
+		s->ssl_dead = true;
+		snprintf(ctx, sizeof(ctx), "terminate %s: %s", c->peer, what);
+		log_openssl(LOG_DEBUG, ctx);
+		return -EPROTO;
+	}
+	}
+}
+
+/* Read into @b's free space. >0 bytes, 0 nothing (EOF sets rd_eof, block
+ * sets rblk), <0 -errno. */
+static ssize_t side_read(struct term_conn *c, struct term_side *s, struct term_buf *b)
+{
+	size_t room;
+	ssize_t n;
+
+	s->rblk = 0;
+	if (s->rd_eof || b->len == TERM_BUF)
+		return 0;
+	if (b->off + b->len == TERM_BUF) {
+		memmove(b->d, b->d + b->off, b->len);
+		b->off = 0;
+	}
+	room = TERM_BUF - b->off - b->len;
+	if (s->ssl) {
+		int rc;
+
+		ERR_clear_error();
+		rc = SSL_read(s->ssl, b->d + b->off + b->len, (int)room);
+		if (rc > 0) {
+			n = rc;
+		} else {
+			n = ssl_result(s, rc, &s->rblk, "SSL_read", c);
+			if (n == -EAGAIN)
+				return 0;
+			if (n == 0)
+				s->rd_eof = true;
+			return n;
+		}
+	} else {
+		do
+			n = recv(s->h.fd, b->d + b->off + b->len, room, 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno == EAGAIN) {
+				s->rblk = EPOLLIN;
+				return 0;
+			}
+			return -errno;
+		}
+		if (n == 0) {
+			s->rd_eof = true;
+			return 0;
+		}
+	}
+	b->len += (size_t)n;
+	return n;
+}
+
+/* Write @b's data. >0 bytes, 0 nothing (block sets wblk), <0 -errno. */
+static ssize_t side_write(struct term_conn *c, struct term_side *s, struct term_buf *b)
+{
+	ssize_t n;
+
+	s->wblk = 0;
+	if (!b->len)
+		return 0;
+	if (s->ssl) {
+		int rc;
+
+		ERR_clear_error();
+		rc = SSL_write(s->ssl, b->d + b->off, (int)b->len);
+		if (rc > 0) {
+			n = rc;
+		} else {
+			n = ssl_result(s, rc, &s->wblk, "SSL_write", c);
+			if (n == -EAGAIN)
+				return 0;
+			return n ? n : -ECONNRESET;
+		}
+	} else {
+		do
+			n = send(s->h.fd, b->d + b->off, b->len, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno == EAGAIN) {
+				s->wblk = EPOLLOUT;
+				return 0;
+			}
+			return errno == EPIPE ? -ECONNRESET : -errno;
+		}
+	}
+	b->off += (size_t)n;
+	b->len -= (size_t)n;
+	if (!b->len)
+		b->off = 0;
+	return n;
+}
+
+/* Send our FIN (plain) or close_notify (TLS). 1 done, 0 blocked, <0 -errno. */
+static int side_shut(struct term_conn *c, struct term_side *s)
+{
+	int rc;
+
+	s->wblk = 0;
+	if (s->wr_shut)
+		return 1;
+	if (!s->ssl || s->ssl_dead) {
+		if (shutdown(s->h.fd, SHUT_WR) && errno != ENOTCONN)
+			return -errno;
+		s->wr_shut = true;
+		return 1;
+	}
+	ERR_clear_error();
+	rc = SSL_shutdown(s->ssl);
+	if (rc >= 0) {
+		s->wr_shut = true;
+		return 1;
+	}
+	rc = ssl_result(s, rc, &s->wblk, "SSL_shutdown", c);
+	if (rc == -EAGAIN)
+		return 0;
+	/* the alert could not go out: the peer is gone or broken; a FIN */
+	s->wr_shut = true;
+	shutdown(s->h.fd, SHUT_WR);
+	return 1;
+}
+
+static void pump(struct term_conn *c);
+
+static void pump_again(struct worker *w, void *arg)
+{
+	struct term_conn *c = arg;
+
+	c->pump_posted = false;
+	if (c->st == TC_PROXY)
+		pump(c);
+}
+
+/* Move bytes both ways until nothing progresses, then re-arm interest.
+ * After PUMP_BUDGET bytes the rest is posted to run after the other ready
+ * connections of this worker (fairness); epoll alone could not resume it
+ * because OpenSSL may hold decrypted bytes the socket no longer signals. */
+static void pump(struct term_conn *c)
+{
+	uint64_t moved = 0;
+	bool progress;
+	ssize_t n;
+	int rc;
+
+	do {
+		progress = false;
+		n = side_read(c, &c->cli, &c->up);
+		if (n < 0)
+			goto reset;
+		progress |= n > 0;
+		n = side_write(c, &c->be, &c->up);
+		if (n < 0)
+			goto reset;
+		c->up_bytes += (uint64_t)(n > 0 ? n : 0);
+		moved += (uint64_t)(n > 0 ? n : 0);
+		progress |= n > 0;
+		n = side_read(c, &c->be, &c->down);
+		if (n < 0)
+			goto reset;
+		progress |= n > 0;
+		n = side_write(c, &c->cli, &c->down);
+		if (n < 0)
+			goto reset;
+		c->down_bytes += (uint64_t)(n > 0 ? n : 0);
+		moved += (uint64_t)(n > 0 ? n : 0);
+		progress |= n > 0;
+		if (c->cli.rd_eof && !c->up.len && !c->be.wr_shut) {
+			rc = side_shut(c, &c->be);
+			if (rc < 0) {
+				n = rc;
+				goto reset;
+			}
+		}
+		if (c->be.rd_eof && !c->down.len && !c->cli.wr_shut) {
+			rc = side_shut(c, &c->cli);
+			if (rc < 0) {
+				n = rc;
+				goto reset;
+			}
+		}
+		if (progress && moved >= PUMP_BUDGET && !c->pump_posted &&
+		    worker_post(c->w, pump_again, c) == 0) {
+			c->pump_posted = true;
+			return;
+		}
+	} while (progress);
+
+	if (c->cli.rd_eof && c->be.rd_eof && c->cli.wr_shut && c->be.wr_shut) {
+		conn_end(c, false, SNG_OK);
+		return;
+	}
+	if (side_watch(c, &c->cli, c->cli.rblk | c->cli.wblk) ||
+	    side_watch(c, &c->be, c->be.rblk | c->be.wblk)) {
+		log_warn("terminate %s: epoll: %s", c->peer, strerror(errno));
+		conn_end(c, true, SNG_R_RESET);
+	}
+	return;
+reset:
+	log_dbg("terminate %s: %s", c->peer, strerror((int)-n));
+	conn_end(c, true, SNG_R_RESET);
+}
+
+static void step_handshake(struct term_conn *c);
+static void step_backend_handshake(struct term_conn *c);
+
+static void on_client(struct worker *w, struct ev_handler *h, uint32_t events)
+{
+	struct term_conn *c = container_of(container_of(h, struct term_side, h),
+					   struct term_conn, cli);
+
+	switch (c->st) {
+	case TC_HANDSHAKE:
+		step_handshake(c);
+		break;
+	case TC_PROXY:
+		c->last_ms = worker_now_ms();
+		pump(c);
+		break;
+	case TC_CONNECT:
+	case TC_BACKEND_HS:
+		/* not watched in these states; a stray event: re-check later */
+		side_watch(c, &c->cli, 0);
+		break;
+	case TC_DEAD:
+		break;
+	}
+}
+
+static void on_backend(struct worker *w, struct ev_handler *h, uint32_t events)
+{
+	struct term_conn *c = container_of(container_of(h, struct term_side, h),
+					   struct term_conn, be);
+
+	switch (c->st) {
+	case TC_BACKEND_HS:
+		step_backend_handshake(c);
+		break;
+	case TC_PROXY:
+		c->last_ms = worker_now_ms();
+		pump(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_timer(struct worker *w, struct ev_timer *t)
+{
+	struct term_conn *c = container_of(t, struct term_conn, timer);
+	uint64_t now = worker_now_ms(), idle = agent_opts.idle_timeout_ms;
+
+	switch (c->st) {
+	case TC_HANDSHAKE:
+	case TC_BACKEND_HS:
+		log_dbg("terminate %s: %s handshake deadline passed", c->peer,
+			c->st == TC_HANDSHAKE ? "client" : "backend");
+		conn_end(c, false, c->st == TC_HANDSHAKE ? SNG_R_HANDSHAKE_FAIL :
+			 SNG_R_CONNECT_FAIL);
+		break;
+	case TC_PROXY:
+		/* activity only stamps last_ms; the timer re-arms itself for the
+		 * remainder, so the hot path never touches the heap */
+		if (idle && now - c->last_ms < idle) {
+			worker_timer_set(w, &c->timer, idle - (now - c->last_ms));
+			break;
+		}
+		log_dbg("terminate %s: idle for %llu ms", c->peer,
+			(unsigned long long)(now - c->last_ms));
+		conn_end(c, false, SNG_R_IDLE_TIMEOUT);
+		break;
+	default:
+		break;
+	}
+}
+
+static void enter_proxy(struct term_conn *c)
+{
+	c->st = TC_PROXY;
+	c->last_ms = worker_now_ms();
+	if (agent_opts.idle_timeout_ms)
+		worker_timer_set(c->w, &c->timer, agent_opts.idle_timeout_ms);
+	else
+		worker_timer_cancel(c->w, &c->timer);
+	pump(c);
+}
+
+static void step_backend_handshake(struct term_conn *c)
+{
+	uint32_t blk = 0;
+	int rc;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(c->be.ssl);
+	if (rc == 1) {
+		log_dbg("terminate %s: backend TLS %s %s", c->peer, SSL_get_version(c->be.ssl),
+			SSL_get_cipher_name(c->be.ssl));
+		side_watch(c, &c->be, 0);
+		enter_proxy(c);
+		return;
+	}
+	rc = ssl_result(&c->be, rc, &blk, "backend handshake", c);
+	if (rc == -EAGAIN) {
+		if (side_watch(c, &c->be, blk))
+			conn_end(c, true, SNG_R_CONNECT_FAIL);
+		return;
+	}
+	log_warn("terminate %s: backend TLS handshake failed (verify: %s)", c->peer,
+		 X509_verify_cert_error_string(SSL_get_verify_result(c->be.ssl)));
+	/* the client got no application data: a plain close */
+	conn_end(c, false, SNG_R_CONNECT_FAIL);
+}
+
+static void backend_done(struct worker *w, struct backend_conn *bc, int fd, int err)
+{
+	struct term_conn *c = container_of(bc, struct term_conn, bc);
+	struct term_policy *tp = c->snap->term;
+	uint32_t tls_id;
+
+	if (c->st == TC_DEAD) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (fd < 0) {
+		log_dbg("terminate %s: no backend endpoint reachable: %s", c->peer,
+			strerror(-err));
+		conn_end(c, false, SNG_R_CONNECT_FAIL);
+		return;
+	}
+	c->be.h.fd = fd;
+	c->be.h.fn = on_backend;
+	if (!(c->d.backend.flags & SNG_BF_BACKEND_TLS)) {
+		enter_proxy(c);
+		return;
+	}
+	tls_id = c->d.backend.tls_id;
+	if (tls_id >= tp->n_btls || !tp->btls[tls_id]) {
+		log_warn("terminate %s: backend TLS policy %u unknown", c->peer, tls_id);
+		conn_end(c, false, SNG_R_INVALID_BACKEND);
+		return;
+	}
+	c->be.ssl = tls_client_ssl_new(tp->btls[tls_id], tp->btls_host[tls_id]);
+	if (!c->be.ssl || !SSL_set_fd(c->be.ssl, fd)) {
+		conn_end(c, false, SNG_R_CONNECT_FAIL);
+		return;
+	}
+	c->st = TC_BACKEND_HS;
+	worker_timer_set(w, &c->timer, agent_opts.handshake_timeout_ms ?
+			 agent_opts.handshake_timeout_ms : 10000);
+	step_backend_handshake(c);
+}
+
+static uint32_t conn_rand(void)
+{
+	static __thread uint64_t x;
+
+	if (!x)
+		x = worker_now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&x;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (uint32_t)(x >> 16);
+}
+
+static void start_backend(struct term_conn *c)
+{
+	int err;
+
+	c->st = TC_CONNECT;
+	worker_timer_cancel(c->w, &c->timer);
+	side_watch(c, &c->cli, 0);
+	err = backend_connect_start(c->w, &c->bc, &c->d.backend, conn_rand(),
+				    agent_opts.connect_timeout_ms ? agent_opts.connect_timeout_ms : 3000,
+				    agent_opts.connect_attempts ? agent_opts.connect_attempts : 3,
+				    backend_done);
+	if (err) {
+		log_dbg("terminate %s: backend connect: %s", c->peer, strerror(-err));
+		conn_end(c, false, err == -ENOENT ? SNG_R_NO_ENDPOINT : SNG_R_CONNECT_FAIL);
+	}
+}
+
+static void step_handshake(struct term_conn *c)
+{
+	uint32_t blk = 0;
+	int rc;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(c->cli.ssl);
+	if (rc == 1) {
+		log_dbg("terminate %s: client TLS %s %s%s", c->peer, SSL_get_version(c->cli.ssl),
+			SSL_get_cipher_name(c->cli.ssl),
+			SSL_session_reused(c->cli.ssl) ? " (resumed)" : "");
+		start_backend(c);
+		return;
+	}
+	rc = ssl_result(&c->cli, rc, &blk, "handshake", c);
+	if (rc == -EAGAIN) {
+		if (side_watch(c, &c->cli, blk))
+			conn_end(c, false, SNG_R_HANDSHAKE_FAIL);
+		return;
+	}
+	log_dbg("terminate %s: TLS handshake failed (%s)", c->peer,
+		rc ? strerror(-rc) : "peer closed");
+	conn_end(c, false, rc == -ECONNRESET ? SNG_R_RESET : SNG_R_HANDSHAKE_FAIL);
+}
+
+static void format_peer(char *out, size_t len, const struct sockaddr_storage *ss)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss && ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		port = ntohs(sin->sin_port);
+	} else if (ss && ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		port = ntohs(sin6->sin6_port);
+	}
+	snprintf(out, len, "%s:%u", a, port);
+}
+
+int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi,
+		    const struct route_decision *d, struct agent_snapshot *snap,
+		    const struct sockaddr_storage *client_addr)
+{
+	struct term_policy *tp = snap ? snap->term : NULL;
+	struct tls_server *srv = NULL;
+	struct term_conn *c;
+
+	if (tp && d && d->listener_id < tp->n_srv)
+		srv = tp->srv[d->listener_id];
+	if (!srv) {
+		log_warn("terminate: listener %u has no TLS context", d ? d->listener_id : 0);
+		close(client_fd);
+		agent_snapshot_release(snap);
+		return -ENOENT;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(client_fd);
+		agent_snapshot_release(snap);
+		return -ENOMEM;
+	}
+	c->w = w;
+	c->snap = snap;
+	c->d = *d;
+	c->st = TC_HANDSHAKE;
+	c->timer.fn = on_timer;
+	c->bc.h.fd = -1;
+	c->cli.h.fd = client_fd;
+	c->cli.h.fn = on_client;
+	c->be.h.fd = -1;
+	format_peer(c->peer, sizeof(c->peer), client_addr);
+	/* the SSL reads the (peeked, not consumed) ClientHello from the fd */
+	c->cli.ssl = tls_server_ssl_new(srv);
+	if (!c->cli.ssl || !SSL_set_fd(c->cli.ssl, client_fd)) {
+		conn_end(c, false, SNG_R_HANDSHAKE_FAIL);
+		return -ENOMEM;
+	}
+	worker_timer_set(w, &c->timer, agent_opts.handshake_timeout_ms ?
+			 agent_opts.handshake_timeout_ms : 10000);
+	step_handshake(c);
+	return 0;
+}

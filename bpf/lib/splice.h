@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The splice verdict (sockmap-facts 6.4): redirect a spliced socket's skbs
+ * to its peer, or leave them to the agent (SK_PASS) and say why. */
+#ifndef SNG_BPF_SPLICE_H
+#define SNG_BPF_SPLICE_H
+
+#include "lib/maps.h"
+#include "lib/stats.h"
+#include "lib/clienthello.h"
+
+/* Bytes pushed towards the peer (redirected + agent-written) that the
+ * peer's remote end has not acknowledged yet: the psock queue plus the
+ * peer's write queue, i.e. the kernel memory this direction holds beyond
+ * the source's own rcvbuf. Egress redirect has no backpressure
+ * (sockmap-facts 1.7), so this is what flow control bounds. Returns 0 when
+ * the peer cannot be looked at (not in the map yet, or closing). */
+static __always_inline __u64 sng_splice_lag(const struct sng_ctl *ctl,
+					    const struct sng_cnt *cnt)
+{
+	__u64 peer = ctl->peer, pushed, acked = 0;
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+
+	sk = bpf_map_lookup_elem(&sng_socks, &peer);
+	if (!sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		acked = BPF_CORE_READ(tp, bytes_acked);
+	bpf_sk_release(sk);
+	pushed = cnt->redirected + ctl->consumed;
+	return pushed > acked ? pushed - acked : 0;
+}
+
+/* Run the shared ClientHello parser over the first skb of a client socket
+ * and count the outcome. Diagnostic only: the verdict sees one skb, which
+ * on an MTU-1500 path without a stream parser is one segment, and misses a
+ * hello split across records (sockmap-facts 4.2), so the agent's host
+ * build over peeked bytes stays the routing authority.
+ * A global (noinline) function, so the verifier checks it once on its own
+ * instead of once per path of the verdict. */
+__attribute__((noinline)) int sng_splice_count_hello(struct __sk_buff *skb)
+{
+	struct sng_ch_src src = { .skb = skb };
+	struct sng_ch_info *info;
+	__u32 zero = 0;
+
+	if (!skb)
+		return 0;
+	info = bpf_map_lookup_elem(&sng_chscratch, &zero);
+	if (!info)
+		return 0;
+	__builtin_memset(info, 0, sizeof(*info));
+	sng_stats_hello(sng_ch_parse_record(&src, info));
+	return 0;
+}
+
+static __always_inline void sng_splice_event(__u64 cookie, __u32 type, __u32 len, __u64 lag)
+{
+	struct sng_event *e;
+
+	e = bpf_ringbuf_reserve(&sng_events, sizeof(*e), 0);
+	if (!e)
+		return; /* the agent also re-checks passed bytes on its timers */
+	e->cookie = cookie;
+	e->type = type;
+	e->len = len;
+	e->lag = lag;
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+/* Leave @len bytes to the socket's own queue. An event is sent only on the
+ * transition out of the in-sync state, where the agent was not reading. */
+static __always_inline int sng_splice_pass(__u64 cookie, struct sng_cnt *cnt,
+					   const struct sng_ctl *ctl, __u32 len,
+					   __u32 type, __u64 lag)
+{
+	int was_in_sync = ctl && cnt->passed == ctl->consumed;
+
+	__sync_fetch_and_add(&cnt->passed, len);
+	if (was_in_sync)
+		sng_splice_event(cookie, type, len, lag);
+	return SK_PASS;
+}
+
+static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb), peer, lag = 0, budget = 0;
+	__u32 len = skb->len, zero = 0;
+	struct sng_ctl *ctl;
+	struct sng_cnt *cnt;
+	struct sng_fc *fc;
+	long rc;
+
+	/* The FIN-carrying skb has len 0: never redirect it (facts 1.3). */
+	if (!len)
+		return SK_PASS;
+	cnt = bpf_map_lookup_elem(&sng_cnt, &cookie);
+	if (!cnt)
+		return SK_PASS; /* not ours: the agent creates cnt before insert */
+	ctl = bpf_map_lookup_elem(&sng_ctl, &cookie);
+	if (!ctl)
+		return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_DISABLED, 0);
+	if ((ctl->flags & SNG_CTL_CLIENT) && !cnt->passed && !cnt->redirected)
+		sng_splice_count_hello(skb);
+	/* Stragglers pending (passed != consumed): the agent forwards them;
+	 * redirecting now would overtake them (facts 4.3 design C). */
+	if (!(ctl->flags & SNG_CTL_ENABLE) || cnt->passed != ctl->consumed)
+		return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_DISABLED, 0);
+	fc = bpf_map_lookup_elem(&sng_fc, &zero);
+	if (fc)
+		budget = fc->budget;
+	if (budget) {
+		lag = sng_splice_lag(ctl, cnt);
+		if (lag + len > budget)
+			return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_PAUSE, lag);
+	}
+	peer = ctl->peer;
+	rc = bpf_sk_redirect_hash(skb, &sng_socks, &peer, 0);
+	if (rc != SK_PASS) {
+		/* SK_DROP here would lose data (facts 5.4): pass it instead */
+		__sync_fetch_and_add(&cnt->redirect_fail, 1);
+		sng_stats_reason(ctl->listener_id, ctl->route_id, SNG_R_REDIRECT_FAIL);
+		return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_REDIRECT_FAIL, lag);
+	}
+	__sync_fetch_and_add(&cnt->redirected, len);
+	if (ctl->flags & SNG_CTL_CLIENT)
+		sng_stats_add(ctl->listener_id, ctl->route_id, 0, len, 0);
+	else
+		sng_stats_add(ctl->listener_id, ctl->route_id, 0, 0, len);
+	return SK_PASS;
+}
+
+#endif

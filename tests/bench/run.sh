@@ -1,0 +1,626 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# snigate benchmarks (`make bench`, `make bench-quick` with QUICK=1): direct, snigate
+# (sockmap, userspace), HAProxy, NGINX stream, sniproxy, interleaved, in a private netns.
+#
+# Everything runs on loopback inside a network namespace of its own; every daemon gets
+# a config generated into a temp dir, is started here and stopped on exit. Every figure
+# in the output comes from a run of this script (raw runs in $OUT/results.json).
+# Knobs: QUICK=1, REPS=N, BENCH_OUT=dir, BENCH_PATHS="direct haproxy ..." (subset).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${BUILD:=build}"
+case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
+QUICK=${QUICK:-0}
+BIN=$B/tests/bench
+OUT=${BENCH_OUT:-$B/bench}
+SNIGATE=$B/snigate
+HERE=$ROOT/tests/bench
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespace, BPF, apt-get)"
+
+# ---- 1. peers from Debian, before entering the netns (apt needs the network) ----------
+if [ -z "${SNG_BENCH_NETNS:-}" ]; then
+	need=()
+	command -v haproxy >/dev/null || need+=(haproxy)
+	command -v nginx >/dev/null || need+=(nginx-light)
+	[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+	command -v sniproxy >/dev/null || need+=(sniproxy)
+	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+	command -v python3 >/dev/null || need+=(python3)
+	command -v ss >/dev/null || need+=(iproute2)
+	if ((${#need[@]})); then
+		log "installing missing Debian packages: ${need[*]}"
+		# Keep the packages' own services from starting (NGINX would grab port 80).
+		rcd=/usr/sbin/policy-rc.d made_rcd=0
+		if [ ! -e $rcd ]; then printf '#!/bin/sh\nexit 101\n' >$rcd && chmod +x $rcd && made_rcd=1; fi
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y --no-install-recommends "${need[@]}" ||
+			{ apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; } ||
+			{ ((made_rcd)) && rm -f $rcd; die "apt-get install ${need[*]} failed"; }
+		((made_rcd)) && rm -f $rcd
+	fi
+	for f in bench_backend bench_load bench_tls; do
+		[ -x "$BIN/$f" ] || die "$BIN/$f missing: run 'make bench' (it builds them)"
+	done
+	export SNG_BENCH_NETNS=1
+	exec unshare --net -- "$0" "$@"
+fi
+
+# ---- 2. the namespace ---------------------------------------------------------------
+ip link set lo up
+sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1 \
+	net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 >/dev/null
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+
+T0_ALL=$(date +%s.%N)
+TMP=$(mktemp -d /tmp/snigate-bench.XXXXXX)
+PIN_BASE=/sys/fs/bpf/snigate-bench-$$
+DAEMONS=()   # "name:pid"
+cleanup() {
+	local d pid i
+	for d in "${DAEMONS[@]}"; do
+		pid=${d##*:}
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for d in "${DAEMONS[@]}"; do
+		pid=${d##*:}
+		for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	rm -rf "$PIN_BASE"-* 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$OUT"
+RAW=$TMP/raw.jsonl
+NOTES=$TMP/notes.jsonl
+: >"$RAW"
+: >"$NOTES"
+
+NPROC=$(nproc)
+if ((QUICK)); then
+	REPS=${REPS:-3} BULK=256M RR_COUNT=2000 CONN_CONC="1 32" CONN_DUR=0.5
+	IDLE_CONNS=${IDLE_CONNS:-2000} TLS_DUR=0.5 TLS_BYTES=64M TLS_REPS=${TLS_REPS:-2}
+	SCALE_DUR=0.5 MODE=quick
+else
+	REPS=${REPS:-5} BULK=2G RR_COUNT=20000 CONN_CONC="1 16 128" CONN_DUR=2
+	IDLE_CONNS=${IDLE_CONNS:-10000} TLS_DUR=2 TLS_BYTES=512M TLS_REPS=${TLS_REPS:-5}
+	SCALE_DUR=2 MODE=full
+fi
+SCALE_N=100000
+# A proxy holds two descriptors per connection: 10,000 idle connections need more than
+# 20,000, and without CAP_SYS_RESOURCE the hard limit cannot be raised.
+IDLE_MAX=$(((NOFILE - 500) / 2))
+if ((IDLE_CONNS > IDLE_MAX)); then
+	IDLE_WHY="idle connections capped at $IDLE_MAX (not $IDLE_CONNS): the open-files hard limit is $NOFILE and cannot be raised here (no CAP_SYS_RESOURCE); a proxy needs two descriptors per connection"
+	IDLE_CONNS=$IDLE_MAX
+fi
+BE_PORT=9000
+SNI=bench.example.com
+declare -A PORT=([direct]=$BE_PORT [haproxy]=9101 [nginx]=9102 [sniproxy]=9103
+	[snigate-sockmap]=9104 [snigate-userspace]=9105
+	[nginx-tls-ec]=9201 [nginx-tls-rsa]=9202 [snigate-tls-ec]=9211 [snigate-tls-rsa]=9212
+	[scale-10]=9106 [scale-100k]=9107 [reload]=9108)
+declare -A PIDS=()      # path -> "pid" of the main process
+declare -A UNAVAIL=()   # path -> reason
+PT_PATHS=(direct snigate-sockmap snigate-userspace haproxy nginx sniproxy)
+TERM_PATHS=(snigate-tls nginx-tls)
+if [ -n "${BENCH_PATHS:-}" ]; then read -r -a PT_PATHS <<<"$BENCH_PATHS"; fi
+
+json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+note() { printf '{"topic":%s,"text":%s}\n' "$(json_str "$1")" "$(json_str "$2")" >>"$NOTES"; }
+unavail() { UNAVAIL[$1]=$2; log "$1: not available: $2"; }
+
+# start_daemon NAME CMD...: background, output to $TMP/NAME.log, pid in PIDS[NAME]
+start_daemon() {
+	local name=$1
+	shift
+	"$@" >"$TMP/$name.log" 2>&1 &
+	PIDS[$name]=$!
+	DAEMONS+=("$name:$!")
+}
+stop_daemon() {
+	local pid=${PIDS[$1]:-} i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "PIDS[$1]"
+}
+wait_listen() { # PORT [SECONDS]
+	local i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		ss -Htln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+alive() { kill -0 "${PIDS[$1]}" 2>/dev/null; }
+# pids of a daemon and its children (NGINX workers), comma separated
+pids_of() {
+	local p=${PIDS[$1]:-} c
+	[ -n "$p" ] || return 0
+	c=$(pgrep -P "$p" | paste -sd, -)
+	echo "$p${c:+,$c}"
+}
+last_line() { tail -n 3 "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-300; }
+
+# ---- 3. certificates, backend ---------------------------------------------------------
+log "mode $MODE: reps $REPS, bulk $BULK, conn concurrency $CONN_CONC, idle $IDLE_CONNS"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
+	-keyout "$TMP/ec.key" -out "$TMP/ec.crt" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+	-subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
+	-keyout "$TMP/rsa.key" -out "$TMP/rsa.crt" 2>/dev/null
+
+start_daemon backend "$BIN/bench_backend" --listen 127.0.0.1:$BE_PORT --threads "$NPROC"
+wait_listen $BE_PORT 5 || die "bench_backend did not listen: $(last_line "$TMP/backend.log")"
+
+# ---- 4. peers ------------------------------------------------------------------------
+cat >"$TMP/haproxy.cfg" <<EOF
+global
+	nbthread $NPROC
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+frontend fe_tls
+	bind 127.0.0.1:${PORT[haproxy]}
+	tcp-request inspect-delay 5s
+	tcp-request content accept if { req.ssl_hello_type 1 }
+	use_backend be_bench if { req.ssl_sni -i $SNI }
+backend be_bench
+	server s1 127.0.0.1:$BE_PORT
+EOF
+start_daemon haproxy haproxy -db -f "$TMP/haproxy.cfg"
+
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes $NPROC;
+worker_rlimit_nofile $NOFILE;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log warn;
+events { worker_connections $NOFILE; }
+stream {
+	map \$ssl_preread_server_name \$up {
+		$SNI 127.0.0.1:$BE_PORT;
+		default 127.0.0.1:1;
+	}
+	server {
+		listen 127.0.0.1:${PORT[nginx]};
+		ssl_preread on;
+		proxy_pass \$up;
+	}
+	server {
+		listen 127.0.0.1:${PORT[nginx-tls-ec]} ssl;
+		ssl_certificate $TMP/ec.crt;
+		ssl_certificate_key $TMP/ec.key;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_session_tickets on;
+		proxy_pass 127.0.0.1:$BE_PORT;
+	}
+	server {
+		listen 127.0.0.1:${PORT[nginx-tls-rsa]} ssl;
+		ssl_certificate $TMP/rsa.crt;
+		ssl_certificate_key $TMP/rsa.key;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_session_tickets on;
+		proxy_pass 127.0.0.1:$BE_PORT;
+	}
+}
+EOF
+start_daemon nginx nginx -e "$TMP/nginx-error.log" -p "$TMP/nginx" -c "$TMP/nginx.conf"
+
+cat >"$TMP/sniproxy.conf" <<EOF
+user root
+pidfile $TMP/sniproxy.pid
+error_log {
+	filename $TMP/sniproxy-error.log
+	priority warning
+}
+listener 127.0.0.1:${PORT[sniproxy]} {
+	protocol tls
+	table bench
+}
+table bench {
+	^bench\\.example\\.com\$ 127.0.0.1:$BE_PORT
+}
+EOF
+start_daemon sniproxy sniproxy -f -c "$TMP/sniproxy.conf"
+
+# ---- 5. snigate ------------------------------------------------------------------------
+b64() { base64 -w0 "$1"; }
+# gen_manifests FILE GATEWAY: header of a Gateway + Service/EndpointSlice/Secrets;
+# listeners and routes are appended by the callers.
+manifest_common() {
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: bench-svc, namespace: default}
+spec:
+  ports: [{name: be, port: $BE_PORT, targetPort: $BE_PORT, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: bench-svc-1
+  namespace: default
+  labels: {kubernetes.io/service-name: bench-svc}
+addressType: IPv4
+ports: [{name: be, port: $BE_PORT, protocol: TCP}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-ec, namespace: default}
+type: kubernetes.io/tls
+data: {tls.crt: $(b64 "$TMP/ec.crt"), tls.key: $(b64 "$TMP/ec.key")}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-rsa, namespace: default}
+type: kubernetes.io/tls
+data: {tls.crt: $(b64 "$TMP/rsa.crt"), tls.key: $(b64 "$TMP/rsa.key")}
+EOF
+}
+manifest_gateway() { # NAME "LISTENER-YAML..."
+	cat <<EOF
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: $1, namespace: default}
+spec:
+  gatewayClassName: snigate
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners:
+$2
+EOF
+}
+listener() { # NAME PORT MODE [CERT]
+	printf '  - name: %s\n    protocol: TLS\n    port: %s\n    tls:\n      mode: %s\n' "$1" "$2" "$3"
+	[ -z "${4:-}" ] || printf '      certificateRefs: [{name: %s}]\n' "$4"
+}
+route() { # NAME GATEWAY SECTION HOSTNAMES(comma list)
+	printf -- '---\napiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\n'
+	printf 'metadata: {name: %s, namespace: default}\nspec:\n' "$1"
+	printf '  parentRefs: [{name: %s, sectionName: %s}]\n' "$2" "$3"
+	printf '  hostnames: [%s]\n' "$4"
+	printf '  rules: [{backendRefs: [{name: bench-svc, port: %s}]}]\n' "$BE_PORT"
+}
+# scale_manifest FILE N PORT: N hostnames h<i>.scale.example.com, 16 per TLSRoute
+scale_manifest() {
+	local f=$1 n=$2 port=$3
+	{
+		manifest_common
+		manifest_gateway scale "$(listener pt "$port" Passthrough)"
+		awk -v n="$n" -v be="$BE_PORT" 'BEGIN {
+			for (r = 0; r * 16 < n; r++) {
+				printf "---\napiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\n"
+				printf "metadata: {name: scale-%d, namespace: default}\nspec:\n", r
+				printf "  parentRefs: [{name: scale, sectionName: pt}]\n  hostnames: ["
+				for (i = r * 16; i < (r + 1) * 16 && i < n; i++)
+					printf "%sh%d.scale.example.com", (i > r * 16 ? ", " : ""), i
+				printf "]\n  rules: [{backendRefs: [{name: bench-svc, port: %d}]}]\n", be
+			}
+		}'
+	} >"$f"
+}
+
+{
+	manifest_common
+	manifest_gateway bench "$(listener pt "${PORT[snigate-sockmap]}" Passthrough)
+$(listener term-ec "${PORT[snigate-tls-ec]}" Terminate bench-ec)
+$(listener term-rsa "${PORT[snigate-tls-rsa]}" Terminate bench-rsa)"
+	route pt-route bench pt "$SNI"
+	printf -- '---\napiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\n'
+	printf 'metadata: {name: term-route, namespace: default}\nspec:\n'
+	printf '  parentRefs: [{name: bench, sectionName: term-ec}, {name: bench, sectionName: term-rsa}]\n'
+	printf '  hostnames: [%s]\n  rules: [{backendRefs: [{name: bench-svc, port: %s}]}]\n' "$SNI" "$BE_PORT"
+} >"$TMP/snigate-main.yaml"
+{
+	manifest_common
+	manifest_gateway bench-us "$(listener pt "${PORT[snigate-userspace]}" Passthrough)"
+	route pt-route-us bench-us pt "$SNI"
+} >"$TMP/snigate-userspace.yaml"
+
+SNIGATE_WHY=""
+if [ ! -x "$SNIGATE" ]; then
+	SNIGATE_WHY="$BUILD/snigate is not built"
+elif ! "$SNIGATE" run --help >/dev/null 2>&1; then
+	SNIGATE_WHY="'snigate run --help' fails: $("$SNIGATE" run --help 2>&1 | tail -n1 | cut -c1-200)"
+fi
+# snigate_start NAME MANIFEST ENGINE PORT: starts `snigate run`, waits for PORT
+snigate_start() {
+	local name=$1 mf=$2 engine=$3 port=$4
+	rm -rf "$PIN_BASE-$name"
+	start_daemon "$name" "$SNIGATE" run -f "$mf" --engine "$engine" --pin-dir "$PIN_BASE-$name"
+	if ! wait_listen "$port" 60 || ! alive "$name"; then
+		echo "snigate run --engine $engine did not listen on :$port: $(last_line "$TMP/$name.log")"
+		stop_daemon "$name"
+		return 1
+	fi
+}
+if [ -n "$SNIGATE_WHY" ]; then
+	for p in snigate-sockmap snigate-userspace snigate-tls; do unavail $p "$SNIGATE_WHY"; done
+else
+	if why=$(snigate_start snigate-sockmap "$TMP/snigate-main.yaml" sockmap "${PORT[snigate-sockmap]}"); then
+		PIDS[snigate-tls]=${PIDS[snigate-sockmap]}
+	else
+		unavail snigate-sockmap "$why"
+		unavail snigate-tls "$why"
+	fi
+	why=$(snigate_start snigate-userspace "$TMP/snigate-userspace.yaml" userspace "${PORT[snigate-userspace]}") ||
+		unavail snigate-userspace "$why"
+fi
+PIDS[nginx-tls]=${PIDS[nginx]}
+
+# ---- 6. check each path routes a real ClientHello -------------------------------------
+probe() { "$BIN/bench_load" --connect "127.0.0.1:$1" --sni "${2:-$SNI}" --mode probe --timeout "${3:-3}"; }
+tls_probe() {
+	"$BIN/bench_tls" --connect "127.0.0.1:$1" --sni "$SNI" --mode full --duration 0.2 \
+		--concurrency 1 2>&1 | python3 -c 'import json,sys
+d=json.loads(sys.stdin.read().strip().splitlines()[-1]); sys.exit(0 if d["conns"]>0 else 1)' 2>/dev/null
+}
+for p in haproxy nginx sniproxy; do
+	wait_listen "${PORT[$p]}" 10 || { unavail $p "did not listen: $(last_line "$TMP/$p.log")"; continue; }
+done
+for p in "${PT_PATHS[@]}"; do
+	[ -z "${UNAVAIL[$p]:-}" ] || continue
+	probe "${PORT[$p]}" || unavail "$p" "a ClientHello for $SNI on :${PORT[$p]} got no backend reply"
+done
+for k in ec rsa; do
+	for p in "${TERM_PATHS[@]}"; do
+		[ -z "${UNAVAIL[$p]:-}" ] || continue
+		tls_probe "${PORT[$p-$k]}" || unavail "$p" "no TLS handshake + backend reply on :${PORT[$p-$k]} ($k)"
+	done
+done
+
+# ---- 7. runs ------------------------------------------------------------------------
+# record PHASE PATH TEST REP CMD...: run one measurement, append its JSON to $RAW
+record() {
+	local phase=$1 path=$2 test=$3 rep=$4 out err
+	shift 4
+	err=$TMP/err.txt
+	if out=$("$@" 2>"$err") && [ -n "$out" ]; then
+		printf '{"phase":"%s","path":"%s","test":"%s","rep":%s,"ok":true,"result":%s}\n' \
+			"$phase" "$path" "$test" "$rep" "$(tail -n1 <<<"$out")" >>"$RAW"
+	else
+		printf '{"phase":"%s","path":"%s","test":"%s","rep":%s,"ok":false,"error":%s}\n' \
+			"$phase" "$path" "$test" "$rep" "$(json_str "$(last_line "$err")")" >>"$RAW"
+		log "$path $test rep $rep failed: $(last_line "$err")"
+	fi
+}
+cpu_args() { # PATH
+	local a=(--cpu-backend "$(pids_of backend)")
+	[ "$1" = direct ] || a+=(--cpu-pids "$(pids_of "$1")")
+	echo "${a[@]}"
+}
+load() { "$BIN/bench_load" --connect "127.0.0.1:${PORT[$1]}" --sni "$SNI" $(cpu_args "$1") "${@:2}"; }
+tls() { "$BIN/bench_tls" --connect "127.0.0.1:$2" --sni "$SNI" $(cpu_args "$1") "${@:3}"; }
+
+avail_pt=()
+for p in "${PT_PATHS[@]}"; do [ -n "${UNAVAIL[$p]:-}" ] || avail_pt+=("$p"); done
+PT_TESTS=(bulk-up-1 bulk-down-1 bulk-up-8 bulk-down-8 rr)
+for c in $CONN_CONC; do PT_TESTS+=("conn-$c"); done
+pt_run() { # PATH TEST REP
+	local p=$1 t=$2 r=$3
+	case $t in
+	bulk-up-*) record pt "$p" "$t" "$r" load "$p" --mode up --streams "${t##*-}" --bytes $BULK ;;
+	bulk-down-*) record pt "$p" "$t" "$r" load "$p" --mode down --streams "${t##*-}" --bytes $BULK ;;
+	rr) record pt "$p" "$t" "$r" load "$p" --mode rr --count $RR_COUNT ;;
+	conn-*) record pt "$p" "$t" "$r" load "$p" --mode conn --concurrency "${t##*-}" --duration $CONN_DUR ;;
+	esac
+}
+# rotate ARRAY-NAME BY: print the array rotated (each round starts with another path)
+rotate() { local -n a=$1; local n=${#a[@]} i; for ((i = 0; i < n; i++)); do echo "${a[(i + $2) % n]}"; done; }
+
+log "passthrough: paths ${avail_pt[*]:-none}; $REPS rounds"
+for ((r = 1; r <= REPS; r++)); do
+	for t in "${PT_TESTS[@]}"; do
+		for p in $(rotate avail_pt "$r"); do pt_run "$p" "$t" "$r"; done
+	done
+	log "round $r/$REPS done"
+done
+
+# ---- memory per idle connection ---------------------------------------------------------
+# kernel: skmem (r+w+f+o) of the proxy's sockets (local port = the proxy's, or remote
+# port = the backend's) + one TCP and one sock_inode_cache slab object per socket.
+slab_size() { awk -v n="$1" '$1 == n { print $4 }' /proc/slabinfo; }
+SLAB_SOCK=$(($(slab_size TCP) + $(slab_size sock_inode_cache)))
+sock_mem() { # PORT -> "sockets bytes"
+	ss -tmnH state established "( sport = :$1 or dport = :$BE_PORT )" | awk '
+		/skmem:/ { n++; s = $0; sub(/.*skmem:\(/, "", s); sub(/\).*/, "", s)
+			k = split(s, f, ",")
+			for (i = 1; i <= k; i++) {
+				c = substr(f[i], 1, 1); v = substr(f[i], 2) + 0
+				if (f[i] ~ /^(r|w|f|o)[0-9]/) b += v
+			}
+		}
+		END { printf "%d %d\n", n, b }'
+}
+rss_kb() { # comma list of pids
+	local t=0 p v
+	for p in ${1//,/ }; do
+		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+		t=$((t + ${v:-0}))
+	done
+	echo $t
+}
+idle_run() { # PATH
+	local p=$1 pids rss0 rss1 s0 s1 line res
+	pids=$(pids_of "$p")
+	rss0=$(rss_kb "$pids")
+	s0=$(sock_mem "${PORT[$p]}")
+	coproc IDLE { "$BIN/bench_load" --connect "127.0.0.1:${PORT[$p]}" --sni "$SNI" --mode idle \
+		--conns "$IDLE_CONNS" --concurrency 256 --timeout 60 2>"$TMP/idle-err.txt"; }
+	if ! read -r -t 90 line <&"${IDLE[0]}" || [[ $line != READY* ]]; then
+		kill "$IDLE_PID" 2>/dev/null || true
+		wait "$IDLE_PID" 2>/dev/null || true
+		printf '{"phase":"idle","path":"%s","test":"idle","rep":1,"ok":false,"error":%s}\n' \
+			"$p" "$(json_str "$(last_line "$TMP/idle-err.txt")")" >>"$RAW"
+		return
+	fi
+	sleep 1 # let the proxy finish its per-connection setup
+	rss1=$(rss_kb "$pids")
+	s1=$(sock_mem "${PORT[$p]}")
+	echo go >&"${IDLE[1]}"
+	read -r -t 30 res <&"${IDLE[0]}" || res='{}'
+	wait "$IDLE_PID" 2>/dev/null || true
+	printf '{"phase":"idle","path":"%s","test":"idle","rep":1,"ok":true,"result":{"client":%s,"held":%s,"rss_kb_before":%s,"rss_kb_after":%s,"sockets_before":%s,"skmem_before":%s,"sockets_after":%s,"skmem_after":%s,"slab_per_socket":%s}}\n' \
+		"$p" "$res" "${line#READY }" "$rss0" "$rss1" ${s0% *} ${s0#* } ${s1% *} ${s1#* } "$SLAB_SOCK" >>"$RAW"
+	sleep 0.5 # closing 10k connections: let the proxy settle before the next
+}
+log "memory per idle connection at $IDLE_CONNS connections"
+[ -z "${IDLE_WHY:-}" ] || { note idle "$IDLE_WHY"; log "$IDLE_WHY"; }
+for p in "${avail_pt[@]}"; do [ "$p" = direct ] || idle_run "$p"; done
+
+# ---- terminate ----------------------------------------------------------------------------
+avail_term=()
+for p in "${TERM_PATHS[@]}"; do [ -n "${UNAVAIL[$p]:-}" ] || avail_term+=("$p"); done
+TERM_TESTS=(full-ec full-rsa resume-ec tls-down tls-up)
+log "terminate: paths ${avail_term[*]:-none}; $TLS_REPS rounds"
+for ((r = 1; r <= TLS_REPS; r++)); do
+	for t in "${TERM_TESTS[@]}"; do
+		for p in $(rotate avail_term "$r"); do
+			case $t in
+			full-ec | full-rsa) record term "$p" "$t" "$r" tls "$p" "${PORT[$p-${t#full-}]}" \
+				--mode full --concurrency 16 --duration $TLS_DUR ;;
+			resume-ec) record term "$p" "$t" "$r" tls "$p" "${PORT[$p-ec]}" \
+				--mode resume --concurrency 16 --duration $TLS_DUR ;;
+			tls-down) record term "$p" "$t" "$r" tls "$p" "${PORT[$p-ec]}" --mode down --bytes $TLS_BYTES ;;
+			tls-up) record term "$p" "$t" "$r" tls "$p" "${PORT[$p-ec]}" --mode up --bytes $TLS_BYTES ;;
+			esac
+		done
+	done
+done
+
+# ---- scale: 100,000 hostnames -------------------------------------------------------------
+if [ -x "$BIN/bench_compile" ]; then
+	log "bench_compile (policy compile of $SCALE_N hostnames)"
+	record scale bench_compile compile 1 "$BIN/bench_compile"
+else
+	note scale "bench_compile not built ($BIN/bench_compile missing): compile-only timing not measured"
+fi
+if [ -n "$SNIGATE_WHY" ]; then
+	note scale "snigate scale runs not measured: $SNIGATE_WHY"
+	note reload "route change time not measured: $SNIGATE_WHY"
+else
+	log "scale: snigate with 10 and $SCALE_N hostnames"
+	scale_manifest "$TMP/scale-10.yaml" 10 "${PORT[scale-10]}"
+	scale_manifest "$TMP/scale-100k.yaml" $SCALE_N "${PORT[scale-100k]}"
+	for s in scale-10 scale-100k; do
+		n=$([ $s = scale-10 ] && echo 10 || echo $SCALE_N)
+		t0=$(date +%s.%N)
+		if why=$(snigate_start $s "$TMP/$s.yaml" sockmap "${PORT[$s]}"); then
+			# loaded = the last hostname of the table is routed
+			ok=0
+			for ((i = 0; i < 600; i++)); do
+				if probe "${PORT[$s]}" "h$((n - 1)).scale.example.com" 1; then ok=1; break; fi
+				sleep 0.05
+			done
+			t1=$(date +%s.%N)
+			if ((ok)); then
+				printf '{"phase":"scale","path":"%s","test":"load","rep":1,"ok":true,"result":{"hostnames":%s,"seconds":%s,"manifest_bytes":%s}}\n' \
+					$s $n "$(echo "$t1 - $t0" | bc -l)" "$(stat -c %s "$TMP/$s.yaml")" >>"$RAW"
+			else
+				unavail $s "started but h$((n - 1)).scale.example.com not routed within 30 s"
+			fi
+		else
+			unavail $s "$why"
+		fi
+	done
+	scale_paths=()
+	for s in scale-10 scale-100k; do [ -n "${UNAVAIL[$s]:-}" ] || scale_paths+=($s); done
+	for ((r = 1; r <= REPS; r++)); do
+		for s in $(rotate scale_paths "$r"); do
+			record scale $s conn-32 "$r" "$BIN/bench_load" --connect "127.0.0.1:${PORT[$s]}" \
+				--sni-fmt "h%d.scale.example.com" --sni-count 10 --cpu-pids "$(pids_of $s)" \
+				--mode conn --concurrency 32 --duration $SCALE_DUR
+		done
+	done
+	stop_daemon scale-10
+	stop_daemon scale-100k
+
+	# ---- route change: needs `snigate run` to reload on SIGHUP --------------------------
+	rf=$TMP/reload.yaml
+	{
+		manifest_common
+		manifest_gateway reload "$(listener pt "${PORT[reload]}" Passthrough)"
+		route old-route reload pt "old.example.com"
+	} >"$rf"
+	if why=$(snigate_start reload "$rf" sockmap "${PORT[reload]}"); then
+		route new-route reload pt "new.example.com" >>"$rf"
+		t0=$(date +%s.%N)
+		kill -HUP "${PIDS[reload]}"
+		ok=0
+		for ((i = 0; i < 200; i++)); do
+			alive reload || break
+			if probe "${PORT[reload]}" new.example.com 1; then ok=1; break; fi
+			sleep 0.02
+		done
+		t1=$(date +%s.%N)
+		if ((ok)); then
+			printf '{"phase":"reload","path":"snigate-sockmap","test":"route-change","rep":1,"ok":true,"result":{"seconds":%s}}\n' \
+				"$(echo "$t1 - $t0" | bc -l)" >>"$RAW"
+		elif ! alive reload; then
+			note reload "route change time not measured: SIGHUP ended 'snigate run' (no reload support yet)"
+		else
+			note reload "route change time not measured: a new route was not served within 4 s of SIGHUP (reload not implemented?)"
+		fi
+		stop_daemon reload
+	else
+		note reload "route change time not measured: $why"
+	fi
+fi
+
+# ---- perf: what limits the bulk numbers (full mode) -------------------------------------
+PERF_OK=0
+if perf record -o "$TMP/perf-probe.data" -e cpu-clock -a -- true >/dev/null 2>&1; then PERF_OK=1; fi
+if ((PERF_OK)) && ((!QUICK)); then
+	for p in "${avail_pt[@]}"; do
+		perf record -q -o "$TMP/perf-$p.data" -e cpu-clock -F 499 -a -g -- \
+			"$BIN/bench_load" --connect "127.0.0.1:${PORT[$p]}" --sni "$SNI" --mode down \
+			--bytes $BULK >/dev/null 2>&1 || continue
+		perf report -i "$TMP/perf-$p.data" --no-children --sort comm,sym --stdio 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | head -n 12 >"$OUT/perf-$p.txt" || true
+		note "perf-$p" "$(head -n 6 "$OUT/perf-$p.txt" | sed -E 's/ +/ /g' | paste -sd';' -)"
+	done
+elif ((!PERF_OK)); then
+	note perf "perf record -e cpu-clock does not work here; limits inferred from per-process CPU only"
+else
+	note perf "perf profiles skipped in quick mode (make bench records them)"
+fi
+if ! perf stat -e instructions true 2>&1 | grep -q '[0-9] *instructions'; then
+	note perf "hardware counters unavailable here (perf stat -e instructions: not supported); profiles use the cpu-clock software event"
+fi
+
+# ---- 8. report ----------------------------------------------------------------------------
+T1_ALL=$(date +%s.%N)
+for p in "${!UNAVAIL[@]}"; do
+	printf '{"path":%s,"reason":%s}\n' "$(json_str "$p")" "$(json_str "${UNAVAIL[$p]}")"
+done >"$TMP/unavail.jsonl"
+SNG_VERSION=$([ -x "$SNIGATE" ] && "$SNIGATE" --version 2>/dev/null || echo "not built")
+python3 "$HERE/report.py" --raw "$RAW" --notes "$NOTES" --unavail "$TMP/unavail.jsonl" \
+	--out "$OUT" --mode "$MODE" --reps "$REPS" --seconds "$(echo "$T1_ALL - $T0_ALL" | bc -l)" \
+	--machine "$(uname -srm); nproc $NPROC; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
+	--versions "$SNG_VERSION; $(haproxy -v | head -n1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); sniproxy $(sniproxy -V 2>&1 | head -n1 | awk '{print $NF}')" \
+	--config "bulk $BULK per run, rr $RR_COUNT x 64 B, conn runs ${CONN_DUR}s at concurrency $CONN_CONC, idle $IDLE_CONNS conns, terminate ${TLS_DUR}s x $TLS_REPS rounds, 16 handshakes in flight"
+if command -v gnuplot >/dev/null && [ -s "$OUT/ratios.dat" ]; then
+	gnuplot "$OUT/ratios.gp" 2>"$TMP/gnuplot.err" || log "gnuplot failed: $(last_line "$TMP/gnuplot.err")"
+fi
+cat "$OUT/table.md"
+log "wrote $OUT/table.md, $OUT/results.json, $OUT/ratios.png in $(printf '%.0f' "$(echo "$T1_ALL - $T0_ALL" | bc -l)") s"

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Terminate bulk transfers: checksummed sng_xfer streams through `snigate run`
+# (TLS from the client via socat, plaintext to the backend), echo both ways,
+# then 16 concurrent connections with a slow reader on the backend side and
+# 16 with a slow reader on the client side. The agent's RSS is sampled; the
+# growth per connection must stay bounded (fixed buffers + backpressure).
+. "$(dirname "$0")/../lib.sh"
+. "$SNIGATE_ROOT/tests/terminate/lib.sh"
+term_require
+[ -x "$TOOLS/sng_xfer" ] || skip "$TOOLS/sng_xfer not built (make tests)"
+command -v socat >/dev/null || skip "socat missing"
+
+N=${BULK_CONNS:-16}
+SIZE=${BULK_SIZE:-16m}
+RATE=${BULK_RATE:-4m}
+LIMIT_KB=${BULK_LIMIT_KB:-256}
+
+NS=$(new_netns bulk)
+PKI=$TMP/pki MAN=$TMP/manifests
+mkdir -p "$PKI" "$MAN"
+mk_ca "$PKI" && mk_leaf "$PKI" gw ec up.example.com down.example.com echo.example.com ||
+	fail "certificates"
+cat >"$MAN/gateway.yaml" <<YAML
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  gatewayClassName: example-gateway-class
+  listeners:
+  - name: tls-terminate
+    protocol: TLS
+    port: 8443
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - name: gw-cert
+YAML
+for r in up down echo; do
+	cat >>"$MAN/gateway.yaml" <<YAML
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata:
+  name: $r-route
+spec:
+  parentRefs:
+  - name: gw
+  hostnames: ["$r.example.com"]
+  rules:
+  - backendRefs:
+    - name: $r-svc
+      port: 8080
+YAML
+done
+{
+	secret_yaml gw-cert "$PKI/gw"
+	service_yaml up-svc 8080 127.0.0.1 18081
+	service_yaml down-svc 8080 127.0.0.1 18082
+	service_yaml echo-svc 8080 127.0.0.1 18083
+} >"$MAN/objects.yaml"
+
+inns() { ip netns exec "$NS" "$@"; }
+inns "$TOOLS/sng_xfer" server 127.0.0.1:18081 --mode sink --read-rate "$RATE" >"$TMP/sink.log" 2>&1 &
+at_exit "kill $!"
+inns "$TOOLS/sng_xfer" server 127.0.0.1:18082 --mode source --bytes "$SIZE" >"$TMP/source.log" 2>&1 &
+at_exit "kill $!"
+inns "$TOOLS/sng_xfer" server 127.0.0.1:18083 --mode echo >"$TMP/echo.log" 2>&1 &
+at_exit "kill $!"
+for p in 18081 18082 18083; do wait_port "$NS" $p || fail "sng_xfer server $p"; done
+start_snigate "$NS" "$MAN" 8443
+
+# TLS client wrappers: plaintext in, TLS (SNI, verified) to the agent
+port=19000
+for r in up down echo; do
+	port=$((port + 1))
+	inns socat TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=64 \
+		OPENSSL:127.0.0.1:8443,snihost=$r.example.com,cafile="$PKI/ca.crt",commonname=$r.example.com \
+		>"$TMP/socat-$r.log" 2>&1 &
+	at_exit "kill $!"
+	wait_port "$NS" $port || fail "socat $port"
+done
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SNG_PID/status"; }
+# sample the agent's RSS every 50 ms into $1 until $2 disappears
+sample_rss() {
+	while [ -e "$2" ]; do rss_kb >>"$1"; sleep 0.05; done
+}
+verdicts_ok() { # FILE COUNT
+	local n
+	n=$(grep -c '"verdict":"ok"' "$1")
+	[ "$n" -eq "$2" ] || { sed 's/^/    | /' "$1" | head -n 20; return 1; }
+}
+
+# 1. echo, checksummed both ways, one large stream then 4 in parallel
+inns timeout 120 "$TOOLS/sng_xfer" client 127.0.0.1:19003 --mode echo --bytes 64m >"$TMP/e1" 2>&1
+verdicts_ok "$TMP/e1" 1 || fail "echo 64 MiB"
+ok "echo 64 MiB through TLS termination: $(sed -n 's/.*"gbit_s":\([0-9.]*\).*/\1/p' "$TMP/e1") Gbit/s"
+pids=()
+for i in 1 2 3 4; do
+	inns timeout 120 "$TOOLS/sng_xfer" client 127.0.0.1:19003 --mode echo --bytes 16m >"$TMP/e4-$i" 2>&1 &
+	pids+=($!)
+done
+wait "${pids[@]}"
+cat "$TMP"/e4-* >"$TMP/e4"
+verdicts_ok "$TMP/e4" 4 || fail "4 parallel echo streams"
+ok "4 parallel echo streams of 16 MiB"
+
+# 2./3. slow readers: N concurrent connections, RSS growth per connection
+bulk_run() { # NAME PORT CLIENT_ARGS...
+	local name=$1 port=$2; shift 2
+	local base peak per flag=$TMP/sampling-$name i t0
+	sleep 0.5
+	base=$(rss_kb)
+	: >"$flag"; : >"$TMP/rss-$name"
+	sample_rss "$TMP/rss-$name" "$flag" &
+	local sp=$!
+	t0=$SECONDS
+	for ((i = 0; i < N; i++)); do
+		inns timeout 200 "$TOOLS/sng_xfer" client 127.0.0.1:$port "$@" >"$TMP/$name-$i" 2>&1 &
+	done
+	for ((i = 0; i < N; i++)); do
+		while ! grep -q verdict "$TMP/$name-$i" 2>/dev/null; do
+			kill -0 "$SNG_PID" 2>/dev/null || fail "$name: snigate died"
+			[ $((SECONDS - t0)) -lt 200 ] || fail "$name: transfers did not finish"
+			sleep 0.2
+		done
+	done
+	rm -f "$flag"; wait $sp
+	cat "$TMP/$name-"* >"$TMP/$name-all"
+	verdicts_ok "$TMP/$name-all" "$N" || fail "$name: a transfer failed"
+	peak=$(sort -n "$TMP/rss-$name" | tail -n1)
+	per=$(( (peak - base) / N ))
+	echo "MEASURED $name: $N connections x $SIZE, slow reader $RATE/s: agent RSS base ${base} KiB," \
+		"peak ${peak} KiB, growth per connection ${per} KiB (limit ${LIMIT_KB} KiB), $((SECONDS - t0)) s"
+	[ "$per" -le "$LIMIT_KB" ] || fail "$name: ${per} KiB per connection exceeds ${LIMIT_KB} KiB"
+}
+# slow backend reader: the client pushes, the sink reads at $RATE, answers
+# SINK <bytes> OK after the client's FIN (half-close through the agent)
+bulk_run up 19001 --mode up --bytes "$SIZE"
+ok "client->backend with a slow backend reader: bounded, checksums ok"
+# slow client reader: the source pushes $SIZE, the client reads at $RATE
+bulk_run down 19002 --mode down --bytes "$SIZE" --read-rate "$RATE"
+ok "backend->client with a slow client reader: bounded, checksums ok"
+kill -0 "$SNG_PID" || fail "snigate died"

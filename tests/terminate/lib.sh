@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Helpers shared by the Terminate / Mixed end-to-end tests (tests/priv/3[5-9]-*):
+# start `snigate run` in a netns, run openssl s_client with the tcpserver line
+# protocol, read its answers. Source after tests/lib.sh.
+. "$SNIGATE_ROOT/tests/terminate/certs.sh"
+
+# term_require: skip unless everything the test needs is here
+term_require() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (netns, BPF)"
+	[ -x "$SNIGATE" ] || skip "$SNIGATE not built (make)"
+	[ -x "$TOOLS/sng_tcpserver" ] || skip "$TOOLS/sng_tcpserver not built (make tests)"
+	command -v openssl >/dev/null || skip "openssl CLI missing"
+	"$SNIGATE" run --help 2>&1 | grep -q -- '-f' || skip "snigate run is not available yet"
+}
+
+# start_snigate NS MANIFEST_DIR PORT... [-- EXTRA ARGS]: run the agent in NS,
+# wait until every PORT listens; sets SNG_PID and SNG_LOG
+start_snigate() {
+	local ns=$1 dir=$2; shift 2
+	local ports=() extra=() p i
+	while [ $# -gt 0 ]; do
+		[ "$1" = "--" ] && { shift; extra=("$@"); break; }
+		ports+=("$1"); shift
+	done
+	SNG_PIN=/sys/fs/bpf/sng-test-$$-$RANDOM
+	SNG_LOG=$TMP/snigate.log
+	ip netns exec "$ns" "$SNIGATE" run -f "$dir" --pin-dir "$SNG_PIN" "${extra[@]}" \
+		>"$SNG_LOG" 2>&1 &
+	SNG_PID=$!
+	at_exit "kill $SNG_PID; sleep 0.2; kill -9 $SNG_PID; rm -rf $SNG_PIN"
+	for p in "${ports[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			ip netns exec "$ns" ss -Htln "sport = :$p" | grep -q . && break
+			kill -0 "$SNG_PID" 2>/dev/null || { cat "$SNG_LOG"; fail "snigate run exited"; }
+			sleep 0.1
+		done
+		[ $i -lt 100 ] || { cat "$SNG_LOG"; fail "snigate does not listen on $p"; }
+	done
+}
+
+# start_tcpserver NS ADDR:PORT NAME [CERT KEY]: the line-protocol backend
+start_tcpserver() {
+	local ns=$1 listen=$2 name=$3 port=${2##*:}
+	if [ $# -ge 5 ]; then
+		ip netns exec "$ns" "$TOOLS/sng_tcpserver" --listen "$listen" --name "$name" \
+			--cert "$4" --key "$5" >"$TMP/be-$name-$port.log" 2>&1 &
+	else
+		ip netns exec "$ns" "$TOOLS/sng_tcpserver" --listen "$listen" --name "$name" \
+			>"$TMP/be-$name-$port.log" 2>&1 &
+	fi
+	at_exit "kill $!"
+	wait_port "$ns" "$port" || fail "backend $name did not listen on $listen"
+}
+
+# tls_ask NS PORT SNI OUT [s_client args...]: one TLS connection sending
+# PING, IS_TLS, TEST, QUIT; the full s_client output goes to OUT.
+# Returns s_client's status.
+tls_ask() {
+	local ns=$1 port=$2 sni=$3 out=$4; shift 4
+	printf 'PING\nIS_TLS\nTEST\nQUIT\n' | ip netns exec "$ns" timeout 10 \
+		openssl s_client -connect "127.0.0.1:$port" -servername "$sni" -ign_eof \
+		-CAfile "$PKI/ca.crt" -verify_hostname "$sni" "$@" >"$out" 2>&1
+}
+
+# Assertions on a tls_ask output file
+leaf_cn() { sed -n 's/^ *0 s:.*CN *= *\([^,]*\).*/\1/p' "$1" | head -n1; }
+verified() { grep -q 'Verify return code: 0 (ok)' "$1"; }
+backend_name() { sed -n 's/^Gateway API Test TCP Server *//p' "$1" | head -n1; }
+backend_tls() { grep -xE 'true|false' "$1" | head -n1; }
+backend_sni() { sed -n 's/.*"serverName":"\([^"]*\)".*/\1/p' "$1" | head -n1; }
+protocol_of() { sed -n 's/^ *Protocol *: *//p' "$1" | head -n1; }
+no_app_data() { ! grep -qE '^Gateway API Test|^PONG|^(true|false)$' "$1"; }
+show() { sed 's/^/    | /' "$1" | grep -vE 'BEGIN|END|^    \| [A-Za-z0-9+/=]{60,}$' | head -n 40; }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# vmtest driver (`make vmtest`): prepare each Debian kernel, boot them in
+# parallel QEMU VMs (one per core), run the privileged tiers inside, print a table.
+#
+# Usage: vmtest/run.sh [KERNEL...]     default: 6.1 6.12; "7" = newest 7.x from
+#        sid / trixie-backports (SKIP when that suite is not reachable).
+# Env:   BUILD (host build dir, relative to the repo; default build)
+#        VMTEST_TESTS   test-name substrings passed to tests/run-priv.sh
+#        VMTEST_CMD     run this shell command in the guest instead of the tiers
+#        VMTEST_JOBS    VMs at once (default: number of cores)
+#        VMTEST_TIMEOUT outer guard per VM in seconds (default 900); the guest
+#                       stops its command a minute earlier. TEST_TIMEOUT per test
+#                       (default 300). VMTEST_RETRIES (default 1, boot hangs only).
+#        VMTEST_CACHE   kernel cache (default vmtest/cache, reused across runs)
+# Logs:  $BUILD/vmtest/<kernel>/{console,guest,dmesg,qemu}.log, test-logs/, result
+# Exit:  0 when every kernel passed (or was skipped as unreachable), else 1.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo" || exit 1
+export BUILD=${BUILD:-build}
+export VMTEST_REPO=$repo VMTEST_BUILD=$BUILD
+export VMTEST_CACHE=${VMTEST_CACHE:-$here/cache}
+[ $# -gt 0 ] || set -- 6.1 6.12
+jobs=${VMTEST_JOBS:-$(nproc)}
+[ "$jobs" -le $# ] || jobs=$#
+logroot=$BUILD/vmtest
+t_start=$EPOCHREALTIME
+
+die() { echo "vmtest: $*" >&2; exit 1; }
+case $BUILD in /*) die "BUILD must be relative to the repository (the guest sees it there): $BUILD" ;; esac
+[ -d "$BUILD" ] || die "no build directory '$BUILD': run 'make tests' first (the VM runs prebuilt binaries)"
+for tool in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static xz:xz-utils apt-get:apt; do
+	command -v "${tool%%:*}" >/dev/null ||
+		die "missing ${tool%%:*}: apt-get install -y --no-install-recommends ${tool#*:}"
+done
+[ "$(id -u)" -eq 0 ] || die "run as root: the 9p share of / must read every file the tests use"
+
+mkdir -p "$logroot"
+declare -A kenv=() prep=()
+# Kernel preparation is mostly download and xz: do it first, one at a time.
+for k in "$@"; do
+	rm -rf "${logroot:?}/$k"
+	mkdir -p "$logroot/$k"
+	e=$("$here/kernel.sh" "$k" 2>"$logroot/$k/kernel.log")
+	rc=$?
+	cat "$logroot/$k/kernel.log" >&2
+	if [ $rc -eq 0 ]; then
+		kenv[$k]=$e
+	elif [ $rc -eq 77 ] && [[ $k == 7* ]]; then
+		prep[$k]="SKIP	$(tail -n1 "$logroot/$k/kernel.log")"
+	else
+		prep[$k]="FAIL	kernel preparation failed (rc $rc): $(tail -n1 "$logroot/$k/kernel.log")"
+	fi
+done
+
+# Boot the prepared kernels, at most $jobs at once (-smp 1 each: two
+# single-CPU VMs finish sooner than two dual-CPU VMs one after the other).
+running=0
+for k in "$@"; do
+	[ -n "${kenv[$k]:-}" ] || continue
+	if [ $running -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	"$here/boot.sh" "$k" "${kenv[$k]}" "$logroot/$k" &
+	running=$((running + 1))
+done
+wait
+
+# per_test_matrix KERNEL...: one row per test, one column per kernel, from
+# the run-priv.sh lines in each guest.log; FAIL/SKIP reasons listed below it.
+per_test_matrix() {
+	local k t line res name
+	declare -A cell=()
+	local -a tests=() notes=()
+	for k in "$@"; do
+		[ -s "$logroot/$k/guest.log" ] || continue
+		while IFS= read -r line; do
+			res=${line%% *}
+			name=${line#* }
+			name=${name%% *}
+			[ -n "${cell[$name]+x}" ] || tests+=("$name")
+			cell[$name]=1
+			cell[$name/$k]=$res
+			case $res in
+			FAIL) notes+=("  $k $name: FAIL, log $logroot/$k/test-logs/$name.log") ;;
+			SKIP) notes+=("  $k $name: SKIP, $(echo "$line" | sed -E 's/^SKIP +[^ ]+ +[0-9.]+s +//')") ;;
+			esac
+		done < <(grep -E '^(PASS|FAIL|SKIP) [^ ]' "$logroot/$k/guest.log")
+	done
+	[ ${#tests[@]} -gt 0 ] || return 0
+	echo
+	printf '%-32s' test
+	for k in "$@"; do printf ' %-6s' "$k"; done
+	echo
+	for t in "${tests[@]}"; do
+		printf '%-32s' "$t"
+		for k in "$@"; do printf ' %-6s' "${cell[$t/$k]:--}"; done
+		echo
+	done
+	[ ${#notes[@]} -eq 0 ] || printf '%s\n' "${notes[@]}"
+}
+
+t_total=$(printf '%.0f' "$(echo "$EPOCHREALTIME - $t_start" | bc)")
+fails=0
+summary=$logroot/summary.txt
+{
+	echo
+	echo "vmtest results (BUILD=$BUILD, tests: ${VMTEST_CMD:+cmd: }${VMTEST_CMD:-${VMTEST_TESTS:-all tests/priv}})"
+	printf '%-6s %-26s %-7s %-16s %7s %5s %5s %5s  %s\n' kernel version result "boot wall/guest" "vm" pass fail skip note
+	for k in "$@"; do
+		if [ -n "${prep[$k]:-}" ]; then
+			st=${prep[$k]%%$'\t'*}
+			printf '%-6s %-26s %-7s %-16s %7s %5s %5s %5s  %s\n' "$k" - "$st" - - - - - "${prep[$k]#*$'\t'}"
+			[ "$st" = SKIP ] || fails=$((fails + 1))
+			continue
+		fi
+		if [ ! -s "$logroot/$k/result" ]; then
+			printf '%-6s %-26s %-7s %-16s %7s %5s %5s %5s  %s\n' "$k" - FAIL - - - - - "no result from boot.sh"
+			fails=$((fails + 1))
+			continue
+		fi
+		IFS='|' read -r _ kv st bw bg vw p f s tries note <"$logroot/$k/result"
+		[ "$tries" -le 1 ] || note="${note} (tries $tries)"
+		printf '%-6s %-26s %-7s %-16s %7s %5s %5s %5s  %s\n' "$k" "$kv" "$st" "$([ "$bw" = - ] && echo - || echo "${bw}s/${bg}s")" "${vw}s" "$p" "$f" "$s" "$note"
+		[ "$st" = PASS ] || fails=$((fails + 1))
+	done
+	per_test_matrix "$@"
+	echo "wall time ${t_total}s for $# kernel(s), $jobs VM(s) at once; logs in $logroot/<kernel>/"
+} >"$summary"
+cat "$summary"
+[ $fails -eq 0 ] || { echo "vmtest: $fails kernel(s) FAILED" >&2; exit 1; }
+echo "vmtest: all kernels passed"
