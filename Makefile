@@ -168,7 +168,7 @@ $(SOCK_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o): $(TEST_SKELS)
 # libFuzzer targets: clang, ASan + UBSan, policy and parser sources only.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
 	-Iinclude -Ipolicy -Iagent -Ibpf -I$(BUILD)/include $(call pc_cflags,$(POLICY_PKGS))
-FUZZ_LIB_SRCS := $(POLICY_SRCS) agent/hello.c
+FUZZ_LIB_SRCS := $(POLICY_SRCS) agent/hello.c agent/reasons.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard bpf/lib/*.h include/*.h policy/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -211,6 +211,9 @@ bench-quick: all $(BENCH_BINS) $(TOOL_BINS) ## short benchmark run (< 2 min)
 
 fuzz: $(FUZZ_BINS) ## run every fuzz target for FUZZ_SECONDS (default 60)
 	$(Q)BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_BINS)
+
+soak: tests ## soak: 5,000 checksummed connections for SOAK_SECONDS (default 180; root)
+	$(Q)BUILD=$(BUILD) tests/soak/run.sh
 
 vmtest: tests ## run the privileged tiers in QEMU VMs (KERNELS="6.1 6.12")
 	$(Q)BUILD=$(BUILD) vmtest/run.sh $(KERNELS)

@@ -159,9 +159,15 @@ int backend_connect_start(struct worker *w, struct backend_conn *bc,
 
 void backend_connect_cancel(struct worker *w, struct backend_conn *bc)
 {
+	struct linger l = { 1, 0 };
+
 	if (!bc->done)
 		return;
 	worker_timer_cancel(w, &bc->t);
+	/* The client is gone: abort (RST) rather than send the backend an
+	 * empty request ending in a FIN. */
+	if (bc->h.fd >= 0)
+		setsockopt(bc->h.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	attempt_close(w, bc);
 	bc->done = NULL;
 }

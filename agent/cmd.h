@@ -15,5 +15,6 @@ int cmd_run(int argc, char **argv);   /* agent/cmd_run.c */
 int cmd_check(int argc, char **argv); /* agent/cmd_check.c */
 int cmd_dump(int argc, char **argv);  /* agent/cmd_dump.c */
 int cmd_cleanup(int argc, char **argv); /* agent/cmd_dump.c */
+int cmd_status(int argc, char **argv); /* agent/cmd_status.c */
 
 #endif

@@ -22,7 +22,8 @@ static void usage(FILE *f)
 		"kind: List; directories: their *.yaml, *.yml, *.json files in name order)\n"
 		"and print the status snigate would write, as a kind: List.\n\n"
 		"options:\n"
-		"  -f, --file PATH          manifest file or directory (repeatable, required)\n"
+		"  -f, --file PATH          manifest file or directory (repeatable, required;\n"
+		"                           - reads stdin, e.g. kubectl get ... -o json)\n"
 		"  -o, --output FORMAT      json (default), yaml or text (a readable summary\n"
 		"                           that says why each listener or route is rejected)\n"
 		"      --gateway-class NAME serve only Gateways of this class\n"
@@ -214,6 +215,39 @@ static int print_sni(FILE *f, const struct policy_compiled *pc, const char *q)
 	return 0;
 }
 
+/* -f -: the whole of stdin as one file named "<stdin>". */
+static int add_stdin(struct policy_input *in, struct policy_error *err)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap), *nb;
+	size_t n;
+	int rc;
+
+	while (buf && (n = fread(buf + len, 1, cap - len, stdin)) > 0) {
+		len += n;
+		if (len == cap) {
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (!buf || ferror(stdin)) {
+		free(buf);
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "<stdin>");
+		snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(errno));
+		return -EIO;
+	}
+	rc = policy_input_add_buffer(in, "<stdin>", buf, len, err);
+	free(buf);
+	return rc;
+}
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -299,7 +333,8 @@ int cmd_check(int argc, char **argv)
 	if (!in)
 		goto out;
 	for (i = 0; i < n_files; i++) {
-		int r = policy_input_add_path(in, files[i], &err);
+		int r = strcmp(files[i], "-") ? policy_input_add_path(in, files[i], &err) :
+			add_stdin(in, &err);
 
 		if (!r)
 			continue;
@@ -315,7 +350,8 @@ int cmd_check(int argc, char **argv)
 	pc = policy_compile(in, &po);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	if (!pc) {
-		fprintf(stderr, "snigate check: compile failed: %s\n", strerror(errno));
+		fprintf(stderr, "snigate check: compile failed: %s\n", errno == E2BIG ?
+			"the table exceeds the map limits of include/snigate_abi.h" : strerror(errno));
 		goto out;
 	}
 	json_array_foreach(pc->notes, i, note)

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cmd.h"
+#include "reasons.h"
 #include "snigate_abi.h"
 
 #define DEFAULT_PIN_DIR "/sys/fs/bpf/snigate"
@@ -248,13 +249,6 @@ out:
 	return rc;
 }
 
-static const char *const reason_names[SNG_R__COUNT] = {
-	"routed", "hello_truncated", "not_tls", "bad_version", "not_hello", "malformed",
-	"too_big", "no_sni", "bad_sni", "hello_timeout", "no_listener", "no_route",
-	"no_backend", "invalid_backend", "no_endpoint", "connect_fail", "client_closed",
-	"idle_timeout", "handshake_fail", "reset", "redirect_fail", "overload", "several_sni",
-};
-
 /* Sum one per-CPU stats map into JSON objects keyed by id. */
 static json_t *sum_stats(int fd)
 {
@@ -284,7 +278,7 @@ static json_t *sum_stats(int fd)
 		}
 		for (i = 0; i < SNG_R__COUNT; i++)
 			if (s.reasons[i])
-				json_object_set_new(r, reason_names[i], json_integer((json_int_t)s.reasons[i]));
+				json_object_set_new(r, reason_name_idx((unsigned)i), json_integer((json_int_t)s.reasons[i]));
 		snprintf(id, sizeof(id), "%u", key);
 		json_object_set_new(out, id, json_pack("{s:I,s:I,s:I,s:o}", "connections",
 			(json_int_t)s.conns, "bytesUp", (json_int_t)s.bytes_up, "bytesDown",

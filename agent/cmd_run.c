@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mapsync.h"
 #include "policy.h"
+#include "privs.h"
 #include "probe.h"
 #include "snapshot.h"
 #include "terminate.h"
@@ -126,7 +127,7 @@ static void post_event(struct worker *w, void *arg)
 {
 	struct sng_event *e = arg;
 
-	sockmap_on_bpf_event(w, e->cookie, e->type);
+	sockmap_on_bpf_event(w, e->cookie, e->type, e->lag);
 	if (__atomic_sub_fetch(&e->len, 1, __ATOMIC_ACQ_REL) == 0)
 		free(e);
 }
@@ -412,6 +413,13 @@ int cmd_run(int argc, char **argv)
 	pc = NULL;
 	term = NULL;
 	agent_snapshot_install(snap);
+
+	/* Setup done: keep only what serving needs (threads inherit it). */
+	err = privs_drop();
+	if (err) {
+		log_err("dropping capabilities: %s", strerror(-err));
+		goto stop;
+	}
 
 	/* 3. workers; signals are taken by the main thread's signalfd */
 	sigemptyset(&set);

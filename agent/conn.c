@@ -122,9 +122,12 @@ void conn_close(struct conn *c, int reason, bool rst)
 			   c->s[0].copied, c->s[1].copied);
 	}
 	c->counted = true;
-	log_dbg("conn %p closed: %s after %llu ms (agent copied %llu up, %llu down)",
+	log_dbg("conn %p closed: %s after %llu ms (agent copied %llu up, %llu down; "
+		"passing %u/%u, resumed %u/%u of %u/%u tries, squeezed %u/%u)",
 		(void *)c, reason_str(reason), (unsigned long long)(worker_now_ms() - c->start_ms),
-		(unsigned long long)c->s[0].copied, (unsigned long long)c->s[1].copied);
+		(unsigned long long)c->s[0].copied, (unsigned long long)c->s[1].copied,
+		c->s[0].pauses, c->s[1].pauses, c->s[0].resumes, c->s[1].resumes,
+		c->s[0].resume_tries, c->s[1].resume_tries, c->s[0].squeezes, c->s[1].squeezes);
 	c->state = CONN_DEAD;
 	if (c->lprev)
 		c->lprev->lnext = c->lnext;
@@ -202,8 +205,14 @@ static void start_engine(struct conn *c)
 		err = sockmap_start(c);
 		if (!err)
 			return;
-		log_warn("conn %p: sockmap splice failed (%s): userspace engine", (void *)c,
-			 strerror(-err));
+		if (c->state == CONN_DEAD)
+			return;
+		if (err == -ENOTCONN)
+			log_dbg("conn %p: a side is no longer ESTABLISHED: userspace engine",
+				(void *)c);
+		else
+			log_warn("conn %p: sockmap splice failed (%s): userspace engine",
+				 (void *)c, strerror(-err));
 	}
 	c->engine = SNG_ENGINE_USERSPACE;
 	err = copy_start(c);

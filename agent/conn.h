@@ -39,6 +39,10 @@ struct conn_side {
 	bool rdhup;              /* EPOLLRDHUP seen */
 	bool passing;            /* the verdict passes: the agent forwards */
 	bool ordered;            /* psock queue drained since passing began */
+	bool clamped;            /* SO_RCVBUF capped at the first pause */
+	bool wclamped;           /* receive buffer squeezed while catching up */
+	int wclamp_saved;        /* SO_RCVBUF to restore */
+	unsigned pauses, resumes, resume_tries, squeezes; /* sockmap flow control */
 	uint64_t consumed;       /* passed bytes read here and written to the other */
 	uint64_t copied;         /* bytes the agent moved in this direction */
 	uint64_t last_cnt;       /* redirected + passed at the last idle check */
@@ -100,7 +104,7 @@ int sockmap_start(struct conn *c);
 /* Per-event handler of a spliced socket. */
 void sockmap_on_event(struct worker *w, struct ev_handler *h, uint32_t events);
 /* A verdict event (struct sng_event) for @cookie, on the worker thread. */
-void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type);
+void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint64_t lag);
 /* Idle check: true if bytes moved since the last call. */
 bool sockmap_active(struct conn *c);
 /* Remove c's map entries (after the sockets are closed). */
@@ -109,11 +113,20 @@ void sockmap_forget(struct conn *c);
 /* Start the userspace copy engine on both sides. 0 or -errno. */
 int copy_start(struct conn *c);
 void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events);
+/* Checks the sockmap engine's straggler path adds to copy_pump(). */
+struct pump_hooks {
+	/* May direction i write (or forward its FIN) now? false: wait (the
+	 * hook arms its own wake-up). */
+	bool (*gate)(struct conn *c, unsigned i);
+	/* recv() said 0: is it the end of the stream, or are passed bytes
+	 * still on their way to the socket's queue (then false: retry)? */
+	bool (*eof_ok)(struct conn *c, unsigned i);
+};
+
 /* Move bytes c->s[i] -> c->s[!i] until blocked. Returns 0, 1 when the
  * direction finished (FIN forwarded), or -errno on a socket error. Used by
- * the copy engine and by the sockmap engine's straggler path (@gate: the
- * sockmap ordering/budget check before each write; NULL for none). */
-int copy_pump(struct conn *c, unsigned i, bool (*gate)(struct conn *c, unsigned i));
+ * the copy engine (@hooks NULL) and by the sockmap engine's straggler path. */
+int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks);
 /* Set the epoll interest of side @i to @ev (only if it changed). */
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev);
 /* Idle/activity bookkeeping: re-arm the idle timer. */

@@ -13,15 +13,16 @@
 
 #define COPY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
-int copy_pump(struct conn *c, unsigned i, bool (*gate)(struct conn *c, unsigned i))
+int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 {
+	bool (*gate)(struct conn *, unsigned) = hooks ? hooks->gate : NULL;
 	struct conn_side *src = &c->s[i], *dst = &c->s[!i];
 	ssize_t n;
 
 	if (src->fwd_fin)
 		return 1;
 	if (!src->buf) {
-		src->cap = gate ? 64 * 1024 : COPY_BUF_SIZE;
+		src->cap = gate ? SPLICE_CATCHUP_BUF : COPY_BUF_SIZE;
 		src->buf = malloc(src->cap);
 		if (!src->buf)
 			return -ENOMEM;
@@ -61,6 +62,8 @@ int copy_pump(struct conn *c, unsigned i, bool (*gate)(struct conn *c, unsigned 
 			continue;
 		}
 		if (n == 0) {
+			if (hooks && hooks->eof_ok && !hooks->eof_ok(c, i))
+				return 0;
 			src->eof = true;
 			continue;
 		}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hello.h"
+#include "reasons.h"
 #include "lib/clienthello.h"
 
 /* Copy the ALPN ProtocolNameList entries at @list (@n bytes) into @out,
@@ -116,17 +117,15 @@ int hello_parse_stream(const uint8_t *buf, size_t len, struct hello_info *out)
 
 const char *hello_reason_name(int rc)
 {
+	/* The parser's own short names for its two non-final outcomes; every
+	 * final parser code uses the shared label (agent/reasons.c). */
 	switch (rc) {
 	case SNG_OK: return "ok";
 	case SNG_R_HELLO_TRUNCATED: return "truncated";
-	case SNG_R_NOT_TLS: return "not_tls";
-	case SNG_R_BAD_VERSION: return "bad_version";
-	case SNG_R_NOT_HELLO: return "not_hello";
-	case SNG_R_MALFORMED: return "malformed";
-	case SNG_R_TOO_BIG: return "too_big";
-	case SNG_R_NO_SNI: return "no_sni";
-	case SNG_R_BAD_SNI: return "bad_sni";
-	case SNG_R_SEVERAL_SNI: return "several_sni";
+	case SNG_R_NOT_TLS: case SNG_R_BAD_VERSION: case SNG_R_NOT_HELLO:
+	case SNG_R_MALFORMED: case SNG_R_TOO_BIG: case SNG_R_NO_SNI:
+	case SNG_R_BAD_SNI: case SNG_R_SEVERAL_SNI:
+		return reason_name(rc);
 	default: return "unknown";
 	}
 }

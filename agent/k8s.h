@@ -28,6 +28,7 @@ struct k8s_options {
 	unsigned max_delay_ms;       /* longest a change waits under churn [1000] */
 	unsigned watch_timeout_s;    /* server-side watch timeout [300] */
 	unsigned ref_resync_s;       /* re-get referenced Secrets/ConfigMaps [60] */
+	unsigned list_limit;         /* objects per list page [500] */
 
 	/* Status write-back and leader election. */
 	int no_status;               /* never write status, never take the Lease */

@@ -15,6 +15,9 @@ int k8s_cache_init(struct k8s_cache *c)
 
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
+	c->warned = json_object();
+	if (!c->warned)
+		return -ENOMEM;
 	for (i = 0; i < K8S_RES_COUNT; i++) {
 		c->objs[i] = json_object();
 		if (!c->objs[i])
@@ -29,6 +32,7 @@ void k8s_cache_free(struct k8s_cache *c)
 
 	for (i = 0; i < K8S_RES_COUNT; i++)
 		json_decref(c->objs[i]);
+	json_decref(c->warned);
 	pthread_mutex_destroy(&c->lock);
 	memset(c, 0, sizeof(*c));
 }
@@ -142,50 +146,121 @@ json_t *k8s_cache_get(struct k8s_cache *c, enum k8s_res_id id, const char *key)
 	return o;
 }
 
+/* Add one object as its own buffer. 0, -ENOMEM, or another -errno when the
+ * compiler refused it (logged, skipped). */
+static int add_one(struct k8s_cache *c, struct policy_input *in, enum k8s_res_id id,
+		   const char *key, json_t *o)
+{
+	const char *rv = json_string_value(json_object_get(json_object_get(o, "metadata"),
+							    "resourceVersion"));
+	const char *seen;
+	struct policy_error err;
+	char name[512];
+	char *s = json_dumps(o, JSON_COMPACT);
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "k8s:%s/%s", k8s_resources[id].kind, key);
+	memset(&err, 0, sizeof(err));
+	rc = policy_input_add_buffer(in, name, s, strlen(s), &err);
+	free(s);
+	if (!rc || rc == -ENOMEM)
+		return rc;
+	/* Once per object version, not on every compile. */
+	seen = json_string_value(json_object_get(c->warned, name));
+	if (!seen || !rv || strcmp(seen, rv)) {
+		log_warn("k8s: %s skipped: %s%s%s", name, err.path, *err.path ? ": " : "", err.msg);
+		json_object_set_new(c->warned, name, json_string(rv ? rv : ""));
+	}
+	return rc;
+}
+
+/* Add @n objects (@keys/@objs) of @id as one kind: List buffer: one parse
+ * and one input "file" per chunk keeps big clusters fast and under the
+ * compiler's file limit. When the compiler refuses the chunk, add its
+ * objects one by one so that only the malformed ones are skipped. Returns
+ * the number added or -ENOMEM. */
+static long add_chunk(struct k8s_cache *c, struct policy_input *in, enum k8s_res_id id,
+		      const char **keys, json_t **objs, size_t n)
+{
+	struct policy_error err;
+	json_t *list, *items;
+	char name[128];
+	size_t i;
+	long added = 0;
+	char *s;
+	int rc;
+
+	items = json_array();
+	list = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "List", "items", items);
+	if (!list)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		json_array_append(items, objs[i]);
+	s = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	if (!s)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "k8s:%s", k8s_resources[id].plural);
+	memset(&err, 0, sizeof(err));
+	rc = policy_input_add_buffer(in, name, s, strlen(s), &err);
+	free(s);
+	if (!rc)
+		return (long)n;
+	if (rc == -ENOMEM)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		rc = add_one(c, in, id, keys[i], objs[i]);
+		if (rc == -ENOMEM)
+			return -ENOMEM;
+		added += !rc;
+	}
+	return added;
+}
+
+#define INPUT_CHUNK 1000
+
 struct policy_input *k8s_cache_to_input(struct k8s_cache *c, size_t *n_objs)
 {
 	struct policy_input *in = policy_input_new();
-	struct policy_error err;
+	const char *keys[INPUT_CHUNK];
+	json_t *objs[INPUT_CHUNK], *o;
 	const char *key;
-	size_t n = 0;
-	json_t *o;
+	size_t total = 0, k;
+	long r;
 	int i;
 
 	if (!in)
 		return NULL;
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < K8S_RES_COUNT; i++) {
+		k = 0;
 		json_object_foreach(c->objs[i], key, o) {
-			char name[512];
-			char *s = json_dumps(o, JSON_COMPACT);
-			int rc;
-
-			if (!s) {
-				pthread_mutex_unlock(&c->lock);
-				policy_input_free(in);
-				errno = ENOMEM;
-				return NULL;
-			}
-			snprintf(name, sizeof(name), "k8s:%s/%s", k8s_resources[i].kind, key);
-			memset(&err, 0, sizeof(err));
-			rc = policy_input_add_buffer(in, name, s, strlen(s), &err);
-			free(s);
-			if (rc == -ENOMEM) {
-				pthread_mutex_unlock(&c->lock);
-				policy_input_free(in);
-				errno = ENOMEM;
-				return NULL;
-			}
-			/* A malformed object is skipped; the others still compile. */
-			if (rc)
-				log_warn("k8s: %s skipped: %s%s%s", name, err.path,
-					 *err.path ? ": " : "", err.msg);
-			else
-				n++;
+			keys[k] = key;
+			objs[k++] = o;
+			if (k < INPUT_CHUNK)
+				continue;
+			r = add_chunk(c, in, i, keys, objs, k);
+			if (r < 0)
+				goto nomem;
+			total += (size_t)r;
+			k = 0;
+		}
+		if (k) {
+			r = add_chunk(c, in, i, keys, objs, k);
+			if (r < 0)
+				goto nomem;
+			total += (size_t)r;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (n_objs)
-		*n_objs = n;
+		*n_objs = total;
 	return in;
+nomem:
+	pthread_mutex_unlock(&c->lock);
+	policy_input_free(in);
+	errno = ENOMEM;
+	return NULL;
 }

@@ -52,6 +52,7 @@ struct k8s_buf {
 };
 /* Append; 0 or -ENOMEM. Keeps p NUL-terminated. */
 int k8s_buf_add(struct k8s_buf *b, const void *d, size_t n);
+/* Free and reset to empty. */
 void k8s_buf_free(struct k8s_buf *b);
 
 /* One synchronous request (status writer, Lease). @body may be NULL.
@@ -82,9 +83,12 @@ struct k8s_cache {
 	pthread_mutex_t lock;
 	json_t *objs[K8S_RES_COUNT];
 	uint64_t changes;  /* incremented on every semantic change */
+	json_t *warned;    /* "Kind/key" -> resourceVersion of refused objects */
 };
 
+/* Initialise an empty cache. 0 or -ENOMEM (then k8s_cache_free() it). */
 int k8s_cache_init(struct k8s_cache *c);
+/* Free every object and the lock. */
 void k8s_cache_free(struct k8s_cache *c);
 /* Build the key of @obj (metadata.namespace/name) into @key. 0 or -EINVAL. */
 int k8s_obj_key(const json_t *obj, char *key, size_t len);
@@ -92,29 +96,36 @@ int k8s_obj_key(const json_t *obj, char *key, size_t len);
  * the compiler (anything besides status, resourceVersion, managedFields),
  * 0 when not, -EINVAL for an object without a name. */
 int k8s_cache_put(struct k8s_cache *c, enum k8s_res_id id, json_t *obj);
-/* Remove by key. Returns 1 when something was removed. */
+/* Remove by key. Returns 1 when something was removed (a change). */
 int k8s_cache_del(struct k8s_cache *c, enum k8s_res_id id, const char *key);
 /* Replace every object of @id by @objs (object key -> obj, stolen).
  * Returns 1 when the set differs semantically. */
 int k8s_cache_replace(struct k8s_cache *c, enum k8s_res_id id, json_t *objs);
-/* Deep copy of one object or NULL. */
+/* Deep copy of one object (caller decrefs) or NULL. */
 json_t *k8s_cache_get(struct k8s_cache *c, enum k8s_res_id id, const char *key);
-/* Feed every cached object into a new policy input. NULL + errno on ENOMEM. */
+/* Feed every cached object into a new policy input (kind: List buffers of
+ * up to 1000 objects per resource; a refused buffer is retried object by
+ * object so a malformed object only skips itself). *@n_objs gets the number
+ * of objects added. NULL + errno on ENOMEM. */
 struct policy_input *k8s_cache_to_input(struct k8s_cache *c, size_t *n_objs);
 
 /* ---- status writer (k8s_status.c) ------------------------------------------ */
 
 struct k8s_status;
 
-/* Start the Lease + status thread. NULL + errno on failure. */
+/* Start the Lease + status thread. @conn, @cache and @tlsroute_vidx (the
+ * TLSRoute version index the watch found served) are borrowed and must
+ * outlive it. NULL + errno on failure. */
 struct k8s_status *k8s_status_start(const struct k8s_options *o,
 				    const struct k8s_conn *conn,
 				    struct k8s_cache *cache,
 				    const int *tlsroute_vidx);
 /* Stop (releases the Lease when held) and free; accepts NULL. */
 void k8s_status_stop(struct k8s_status *st);
-/* See k8s_status_publish(). */
+/* Store a deep copy of @status_list and wake the writer (see
+ * k8s_status_publish()). 0 or -ENOMEM. Thread-safe. */
 int k8s_status_set(struct k8s_status *st, json_t *status_list);
+/* 1 while this agent holds the Lease. Thread-safe. */
 int k8s_status_leader(struct k8s_status *st);
 
 /* The Lease holderIdentity: o->identity, $POD_NAME, $NODE_NAME or the

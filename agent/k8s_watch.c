@@ -280,7 +280,7 @@ static int refl_start(struct reflector *r, int watch)
 	} else {
 		if (r->cont)
 			esc = curl_easy_escape(r->easy, r->cont, 0);
-		snprintf(q, sizeof(q), "%s?limit=%d%s%s", path, LIST_PAGE,
+		snprintf(q, sizeof(q), "%s?limit=%u%s%s", path, s->opt.list_limit,
 			 esc ? "&continue=" : "", esc ? esc : "");
 		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 120L);
 		curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, body_write);
@@ -424,8 +424,14 @@ static void list_done(struct reflector *r, CURLcode cc, long code)
 	note_change(r, k8s_cache_replace(&r->src->cache, r->id, r->staging));
 	r->staging = NULL;
 	r->synced = 1;
-	r->backoff_ms = 0;
 	json_decref(doc);
+	if (!r->rv[0]) {
+		/* Nothing to watch from: list again later, not in a tight loop. */
+		log_warn("k8s: list %s: no metadata.resourceVersion; relisting", res->plural);
+		refl_retry(r, backoff_next(&r->backoff_ms));
+		return;
+	}
+	r->backoff_ms = 0;
 	refl_retry(r, 0);
 }
 
@@ -658,6 +664,7 @@ static void ref_done(struct ref *f, CURLcode cc, long code)
 static void emit_input(struct k8s_source *s)
 {
 	struct policy_input *in;
+	uint64_t t0 = now_ms();
 	size_t n = 0;
 
 	in = k8s_cache_to_input(&s->cache, &n);
@@ -667,7 +674,8 @@ static void emit_input(struct k8s_source *s)
 	}
 	s->dirty = 0;
 	s->serial++;
-	log_info("k8s: input #%llu: %zu objects", (unsigned long long)s->serial, n);
+	log_info("k8s: input #%llu: %zu objects (built in %llu ms)", (unsigned long long)s->serial,
+		 n, (unsigned long long)(now_ms() - t0));
 	s->fn(in, s->arg);
 }
 
@@ -825,6 +833,8 @@ struct k8s_source *k8s_source_start(const struct k8s_options *o, k8s_input_fn on
 		s->opt.watch_timeout_s = 300;
 	if (!s->opt.ref_resync_s)
 		s->opt.ref_resync_s = 60;
+	if (!s->opt.list_limit)
+		s->opt.list_limit = LIST_PAGE;
 	s->fn = on_input;
 	s->arg = arg;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());

@@ -19,6 +19,7 @@ struct subcmd {
 static const struct subcmd subcmds[] = {
 	{ "run", cmd_run, "serve the Gateways of the given manifests (root)" },
 	{ "check", cmd_check, "compile manifests and print Kubernetes status" },
+	{ "status", cmd_status, "live status of Gateways and TLSRoutes from the running agent" },
 	{ "dump", cmd_dump, "print the pinned maps: routes, conns or stats" },
 	{ "cleanup", cmd_cleanup, "remove the pinned maps" },
 };

@@ -27,7 +27,15 @@
  * backend once `up` is drained; backend FIN -> SSL_shutdown() (close_notify)
  * once `down` is drained, and reading continues until the other way ends.
  * A reset or a TLS error on one side -> RST (SO_LINGER 0) on the other.
- * Rejection (handshake failure, no backend): close, no application data. */
+ * Rejection (handshake failure, no backend): close, no application data.
+ *
+ * kTLS: where the kernel has the tls ULP (probed at run time), a client leg
+ * to a plaintext backend is moved to kernel TLS once the backend is
+ * connected (tls_ktls_enable(): keys and record sequence numbers from
+ * OpenSSL). The proxy loop then moves plaintext with recv/send on both fds:
+ * the crypto runs in the kernel; the copy through the TERM_BUF buffers
+ * stays (splicing that leg with the sockmap engine is not done). Otherwise,
+ * and for re-encrypted backends, OpenSSL does the crypto in userspace. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,6 +44,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <linux/tls.h>
 #include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -76,6 +85,7 @@ struct term_side {
 	bool rd_eof;                   /* peer finished sending */
 	bool wr_shut;                  /* our FIN / close_notify is out */
 	bool ssl_dead;                 /* fatal SSL error: no SSL_shutdown */
+	bool ktls;                     /* kernel TLS: the fd carries plaintext */
 };
 
 enum term_state { TC_HANDSHAKE, TC_CONNECT, TC_BACKEND_HS, TC_PROXY, TC_DEAD };
@@ -178,8 +188,8 @@ struct term_policy *term_policy_build(const struct policy_compiled *pc,
 	if (n_term && !tls_ktls_available())
 		log_info("terminate: %zu listener(s), userspace copy (no kTLS)", n_term);
 	else if (n_term)
-		log_info("terminate: %zu listener(s); kTLS present but not used yet: userspace copy",
-			 n_term);
+		log_info("terminate: %zu listener(s); kTLS available: client legs to plaintext "
+			 "backends move to kernel TLS after the handshake", n_term);
 	return tp;
 fail:
 	term_policy_free(tp);
@@ -302,6 +312,74 @@ static int ssl_result(struct term_side *s, int rc, uint32_t *blk, const char *wh
 	}
 }
 
+/* recv() on a kTLS socket: data records come back as plaintext; a
+ * close_notify alert is the peer's EOF; any other control record (another
+ * alert, a KeyUpdate) cannot be handled once the keys are in the kernel: the
+ * connection is reset. >0 bytes, 0 (block or EOF), <0 -errno. */
+static ssize_t ktls_recv(struct term_side *s, uint8_t *buf, size_t room)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = buf, .iov_len = room };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	do
+		n = recvmsg(s->h.fd, &m, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN) {
+			s->rblk = EPOLLIN;
+			return 0;
+		}
+		return -errno;
+	}
+	if (n == 0) {
+		s->rd_eof = true;
+		return 0;
+	}
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm && cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE &&
+	    *CMSG_DATA(cm) != 23 /* application_data */) {
+		if (*CMSG_DATA(cm) == 21 && n >= 2 && buf[1] == 0 /* close_notify */) {
+			s->rd_eof = true;
+			return 0;
+		}
+		log_dbg("kTLS: control record type %u (%zd bytes): reset", *CMSG_DATA(cm), n);
+		return -EPROTO;
+	}
+	return n;
+}
+
+/* close_notify through kTLS: an alert record, then our FIN. 1, 0 (blocked),
+ * <0 -errno. */
+static int ktls_close_notify(struct term_side *s)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	unsigned char alert[2] = { 1 /* warning */, 0 /* close_notify */ };
+	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	ssize_t n;
+
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cm) = 21; /* alert */
+	do
+		n = sendmsg(s->h.fd, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN) {
+		s->wblk = EPOLLOUT;
+		return 0;
+	}
+	s->wr_shut = true;
+	shutdown(s->h.fd, SHUT_WR);
+	return 1;
+}
+
 /* Read into @b's free space. >0 bytes, 0 nothing (EOF sets rd_eof, block
  * sets rblk), <0 -errno. */
 static ssize_t side_read(struct term_conn *c, struct term_side *s, struct term_buf *b)
@@ -332,6 +410,10 @@ static ssize_t side_read(struct term_conn *c, struct term_side *s, struct term_b
 				s->rd_eof = true;
 			return n;
 		}
+	} else if (s->ktls) {
+		n = ktls_recv(s, b->d + b->off + b->len, room);
+		if (n <= 0)
+			return n;
 	} else {
 		do
 			n = recv(s->h.fd, b->d + b->off + b->len, room, 0);
@@ -400,6 +482,8 @@ static int side_shut(struct term_conn *c, struct term_side *s)
 	s->wblk = 0;
 	if (s->wr_shut)
 		return 1;
+	if (s->ktls)
+		return ktls_close_notify(s);
 	if (!s->ssl || s->ssl_dead) {
 		if (shutdown(s->h.fd, SHUT_WR) && errno != ENOTCONN)
 			return -errno;
@@ -611,6 +695,40 @@ static void step_backend_handshake(struct term_conn *c)
 	conn_end(c, false, SNG_R_CONNECT_FAIL);
 }
 
+/* Hand the client leg to kernel TLS when the kernel has it (plaintext
+ * backend only; nothing was read from the client since the handshake, so
+ * OpenSSL holds no record the kernel would miss). Returns true if the
+ * connection had to be aborted. */
+static bool try_ktls(struct term_conn *c)
+{
+	static int announced;
+	int rc;
+
+	if (!tls_ktls_available())
+		return false;
+	rc = tls_ktls_enable(c->cli.ssl, c->cli.h.fd);
+	if (rc == -EOPNOTSUPP) {
+		log_dbg("terminate %s: kTLS not applicable (%s %s): userspace copy", c->peer,
+			SSL_get_version(c->cli.ssl), SSL_get_cipher_name(c->cli.ssl));
+		return false;
+	}
+	if (rc) {
+		log_warn("terminate %s: enabling kTLS failed half way: %s", c->peer,
+			 strerror(-rc));
+		conn_end(c, true, SNG_R_RESET);
+		return true;
+	}
+	if (!__atomic_exchange_n(&announced, 1, __ATOMIC_RELAXED))
+		log_info("kTLS: terminated connections now use kernel TLS (first: %s %s)",
+			 SSL_get_version(c->cli.ssl), SSL_get_cipher_name(c->cli.ssl));
+	log_dbg("terminate %s: kTLS on (%s %s)", c->peer, SSL_get_version(c->cli.ssl),
+		SSL_get_cipher_name(c->cli.ssl));
+	SSL_free(c->cli.ssl); /* the socket BIO does not own the fd */
+	c->cli.ssl = NULL;
+	c->cli.ktls = true;
+	return false;
+}
+
 static void backend_done(struct worker *w, struct backend_conn *bc, int fd, int err)
 {
 	struct term_conn *c = container_of(bc, struct term_conn, bc);
@@ -631,6 +749,8 @@ static void backend_done(struct worker *w, struct backend_conn *bc, int fd, int 
 	c->be.h.fd = fd;
 	c->be.h.fn = on_backend;
 	if (!(c->d.backend.flags & SNG_BF_BACKEND_TLS)) {
+		if (try_ktls(c))
+			return;
 		enter_proxy(c);
 		return;
 	}

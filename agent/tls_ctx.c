@@ -11,7 +11,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <linux/tls.h>
 #include <openssl/core_names.h>
+#include <openssl/kdf.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -24,6 +26,205 @@
 #ifndef TCP_ULP
 #define TCP_ULP 31
 #endif
+
+/* ---- kTLS key material ---------------------------------------------------
+ * Debian's OpenSSL 3.0 is built without kTLS, so the keys are handed to the
+ * kernel here. TLS 1.3: the keylog callback gives the application traffic
+ * secrets (kept per SSL in ex_data until tls_ktls_enable() wipes them); the
+ * ticket callback counts the NewSessionTicket records the server already
+ * sent under the server traffic key, which is the TX record sequence. */
+struct ktls_state {
+	uint8_t c_secret[EVP_MAX_MD_SIZE], s_secret[EVP_MAX_MD_SIZE];
+	size_t c_len, s_len;
+	unsigned tickets;
+};
+
+static int ktls_idx = -1;
+static pthread_once_t ktls_idx_once = PTHREAD_ONCE_INIT;
+
+static void ktls_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			    void *argp)
+{
+	if (ptr) {
+		OPENSSL_cleanse(ptr, sizeof(struct ktls_state));
+		free(ptr);
+	}
+}
+
+static void ktls_idx_init(void)
+{
+	ktls_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ktls_state_free);
+}
+
+static struct ktls_state *ktls_state_get(const SSL *s, bool create)
+{
+	struct ktls_state *ks;
+
+	if (ktls_idx < 0)
+		return NULL;
+	ks = SSL_get_ex_data(s, ktls_idx);
+	if (!ks && create) {
+		ks = calloc(1, sizeof(*ks));
+		if (ks && !SSL_set_ex_data((SSL *)s, ktls_idx, ks)) {
+			free(ks);
+			ks = NULL;
+		}
+	}
+	return ks;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "LABEL <client_random hex> <secret hex>" */
+static void keylog_cb(const SSL *s, const char *line)
+{
+	static const char cl[] = "CLIENT_TRAFFIC_SECRET_0 ", sl[] = "SERVER_TRAFFIC_SECRET_0 ";
+	struct ktls_state *ks;
+	uint8_t *out;
+	size_t *olen, n = 0;
+	const char *p;
+
+	if (!strncmp(line, cl, sizeof(cl) - 1))
+		p = line + sizeof(cl) - 1;
+	else if (!strncmp(line, sl, sizeof(sl) - 1))
+		p = line + sizeof(sl) - 1;
+	else
+		return;
+	ks = ktls_state_get(s, true);
+	if (!ks)
+		return;
+	out = line[0] == 'C' ? ks->c_secret : ks->s_secret;
+	olen = line[0] == 'C' ? &ks->c_len : &ks->s_len;
+	p = strchr(p, ' ');
+	if (!p)
+		return;
+	for (p++; p[0] && p[1] && n < EVP_MAX_MD_SIZE; p += 2) {
+		int hi = hexval(p[0]), lo = hexval(p[1]);
+
+		if (hi < 0 || lo < 0)
+			break;
+		out[n++] = (uint8_t)(hi << 4 | lo);
+	}
+	*olen = n;
+}
+
+/* RFC 8446 7.1 HKDF-Expand-Label(secret, label, "", len) */
+static int hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
+			     const char *label, uint8_t *out, size_t olen)
+{
+	uint8_t info[4 + 6 + 32];
+	size_t ll = strlen(label), ilen = 0;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, rc = -1;
+	OSSL_PARAM params[5];
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *kctx = NULL;
+
+	if (ll > 32 - 1)
+		return -1;
+	info[ilen++] = (uint8_t)(olen >> 8);
+	info[ilen++] = (uint8_t)olen;
+	info[ilen++] = (uint8_t)(6 + ll);
+	memcpy(info + ilen, "tls13 ", 6);
+	ilen += 6;
+	memcpy(info + ilen, label, ll);
+	ilen += ll;
+	info[ilen++] = 0; /* empty context */
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (kdf)
+		kctx = EVP_KDF_CTX_new(kdf);
+	params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)EVP_MD_get0_name(md), 0);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
+	params[4] = OSSL_PARAM_construct_end();
+	if (kctx && EVP_KDF_derive(kctx, out, olen, params) == 1)
+		rc = 0;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+/* TLS 1.2 key block: PRF(master, "key expansion", server_random + client_random) */
+static int tls12_key_block(SSL *s, const EVP_MD *md, uint8_t *out, size_t olen)
+{
+	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[13 + 2 * SSL3_RANDOM_SIZE];
+	size_t mlen;
+	OSSL_PARAM params[4];
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *kctx = NULL;
+	int rc = -1;
+
+	mlen = SSL_SESSION_get_master_key(SSL_get_session(s), master, sizeof(master));
+	memcpy(seed, "key expansion", 13);
+	SSL_get_server_random(s, seed + 13, SSL3_RANDOM_SIZE);
+	SSL_get_client_random(s, seed + 13 + SSL3_RANDOM_SIZE, SSL3_RANDOM_SIZE);
+	kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+	if (kdf)
+		kctx = EVP_KDF_CTX_new(kdf);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)EVP_MD_get0_name(md), 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
+	params[3] = OSSL_PARAM_construct_end();
+	if (mlen && kctx && EVP_KDF_derive(kctx, out, olen, params) == 1)
+		rc = 0;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	OPENSSL_cleanse(master, sizeof(master));
+	return rc;
+}
+
+union ktls_info {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 g128;
+	struct tls12_crypto_info_aes_gcm_256 g256;
+	struct tls12_crypto_info_chacha20_poly1305 cc;
+};
+
+/* Fill @ci for one direction. @iv: 12 bytes (1.3, ChaCha) or the 4-byte
+ * fixed IV (1.2 GCM). Returns the size to pass to setsockopt. */
+static socklen_t ktls_fill(union ktls_info *ci, uint16_t version, int nid, const uint8_t *key,
+			   const uint8_t *iv, uint64_t seq)
+{
+	uint8_t rs[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		rs[i] = (uint8_t)(seq >> (56 - 8 * i));
+	memset(ci, 0, sizeof(*ci));
+	ci->info.version = version;
+	if (nid == NID_aes_128_gcm || nid == NID_aes_256_gcm) {
+		bool is128 = nid == NID_aes_128_gcm;
+		unsigned char *c_iv = is128 ? ci->g128.iv : ci->g256.iv;
+		unsigned char *c_salt = is128 ? ci->g128.salt : ci->g256.salt;
+
+		ci->info.cipher_type = is128 ? TLS_CIPHER_AES_GCM_128 : TLS_CIPHER_AES_GCM_256;
+		memcpy(is128 ? ci->g128.key : ci->g256.key, key, is128 ? 16 : 32);
+		memcpy(is128 ? ci->g128.rec_seq : ci->g256.rec_seq, rs, 8);
+		memcpy(c_salt, iv, 4);
+		if (version == TLS_1_3_VERSION)
+			memcpy(c_iv, iv + 4, 8);
+		else
+			memcpy(c_iv, rs, 8); /* explicit nonce = sequence, as OpenSSL sends */
+		return is128 ? sizeof(ci->g128) : sizeof(ci->g256);
+	}
+	ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+	memcpy(ci->cc.key, key, 32);
+	memcpy(ci->cc.iv, iv, 12);
+	memcpy(ci->cc.rec_seq, rs, 8);
+	return sizeof(ci->cc);
+}
+
 
 /* ---- session-ticket keys ------------------------------------------------
  * Key serial s lives in slot[s % TK_SLOTS]. Tickets are encrypted with the
@@ -214,6 +415,12 @@ static int ticket_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv,
 		    !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) ||
 		    !tk_set_mac(hctx, k.hmac))
 			goto out;
+		{
+			struct ktls_state *ks = ktls_state_get(s, false);
+
+			if (ks) /* one NewSessionTicket record per ticket */
+				ks->tickets++;
+		}
 		rc = 1;
 		goto out;
 	}
@@ -553,6 +760,10 @@ struct tls_server *tls_server_new(const struct policy_listener *l, struct tls_ke
 		err = cert_load(srv, c, &l->certs[i]);
 		if (err)
 			goto fail;
+		if (tls_ktls_available()) {
+			pthread_once(&ktls_idx_once, ktls_idx_init);
+			SSL_CTX_set_keylog_callback(c->ctx, keylog_cb);
+		}
 		SSL_CTX_set_tlsext_servername_callback(c->ctx, servername_cb);
 		SSL_CTX_set_tlsext_servername_arg(c->ctx, srv);
 		/* ALPN only when configured: advertising h2/http/1.1 on an opaque
@@ -664,12 +875,98 @@ SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *hostname)
 
 /* ---- kTLS ----------------------------------------------------------------- */
 
+int tls_ktls_enable(SSL *s, int fd)
+{
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(s);
+	struct ktls_state *ks = ktls_state_get(s, false);
+	uint8_t tx_key[32], rx_key[32], tx_iv[12], rx_iv[12], kb[2 * 32 + 2 * 12];
+	union ktls_info tx, rx;
+	socklen_t tx_len, rx_len;
+	const EVP_MD *md;
+	size_t klen, ivlen;
+	uint64_t tx_seq, rx_seq;
+	uint16_t version;
+	int nid, rc = -EOPNOTSUPP;
+
+	if (!tls_ktls_available() || !cipher || SSL_has_pending(s))
+		return -EOPNOTSUPP;
+	nid = SSL_CIPHER_get_cipher_nid(cipher);
+	if (nid == NID_aes_128_gcm)
+		klen = 16;
+	else if (nid == NID_aes_256_gcm || nid == NID_chacha20_poly1305)
+		klen = 32;
+	else
+		return -EOPNOTSUPP;
+	md = SSL_CIPHER_get_handshake_digest(cipher);
+	if (!md)
+		return -EOPNOTSUPP;
+	if (SSL_version(s) == TLS1_3_VERSION) {
+		version = TLS_1_3_VERSION;
+		if (!ks || !ks->c_len || !ks->s_len ||
+		    hkdf_expand_label(md, ks->s_secret, ks->s_len, "key", tx_key, klen) ||
+		    hkdf_expand_label(md, ks->s_secret, ks->s_len, "iv", tx_iv, 12) ||
+		    hkdf_expand_label(md, ks->c_secret, ks->c_len, "key", rx_key, klen) ||
+		    hkdf_expand_label(md, ks->c_secret, ks->c_len, "iv", rx_iv, 12))
+			goto out;
+		tx_seq = ks->tickets;
+		rx_seq = 0;
+	} else if (SSL_version(s) == TLS1_2_VERSION) {
+		version = TLS_1_2_VERSION;
+		ivlen = nid == NID_chacha20_poly1305 ? 12 : 4;
+		if (tls12_key_block(s, md, kb, 2 * klen + 2 * ivlen))
+			goto out;
+		/* client_write_key, server_write_key, client_IV, server_IV */
+		memcpy(rx_key, kb, klen);
+		memcpy(tx_key, kb + klen, klen);
+		memcpy(rx_iv, kb + 2 * klen, ivlen);
+		memcpy(tx_iv, kb + 2 * klen + ivlen, ivlen);
+		tx_seq = rx_seq = 1; /* each side's Finished was record 0 */
+	} else {
+		goto out;
+	}
+	tx_len = ktls_fill(&tx, version, nid, tx_key, tx_iv, tx_seq);
+	rx_len = ktls_fill(&rx, version, nid, rx_key, rx_iv, rx_seq);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"))) {
+		rc = -EOPNOTSUPP; /* nothing changed on the socket */
+		goto out;
+	}
+	/* from here on a failure leaves the socket half kernel-TLS */
+	if (setsockopt(fd, SOL_TLS, TLS_TX, &tx, tx_len)) {
+		rc = errno == ENOPROTOOPT || errno == EINVAL ? -EOPNOTSUPP : -errno;
+		/* TX not set: the ULP alone does not change the byte stream */
+		goto out;
+	}
+	if (setsockopt(fd, SOL_TLS, TLS_RX, &rx, rx_len)) {
+		rc = -errno;
+		if (rc == -EOPNOTSUPP)
+			rc = -EPROTO;
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(tx_key, sizeof(tx_key));
+	OPENSSL_cleanse(rx_key, sizeof(rx_key));
+	OPENSSL_cleanse(kb, sizeof(kb));
+	OPENSSL_cleanse(&tx, sizeof(tx));
+	OPENSSL_cleanse(&rx, sizeof(rx));
+	if (ks)
+		OPENSSL_cleanse(ks, sizeof(*ks));
+	return rc;
+}
+
 static pthread_once_t ktls_once = PTHREAD_ONCE_INIT;
 static bool ktls_ok;
 
 static void ktls_probe(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	const char *env = getenv("SNIGATE_KTLS");
+	int fd;
+
+	if (env && !strcmp(env, "off")) {
+		log_info("kTLS disabled by SNIGATE_KTLS=off: terminated connections use the userspace copy");
+		return;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {
 		log_warn("kTLS probe: socket: %s; assuming no kTLS", strerror(errno));

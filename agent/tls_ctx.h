@@ -92,7 +92,21 @@ SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *hostname);
 
 /* Whether the kernel offers kTLS (TCP_ULP "tls"), probed once on an
  * unconnected socket: ENOTCONN means the ULP exists, ENOENT that it does
- * not. Thread-safe; the result is cached. */
+ * not; SNIGATE_KTLS=off in the environment reports false (to compare the
+ * paths). Thread-safe; the result is cached. */
 bool tls_ktls_available(void);
+
+/* Move an established server-side @s (TLS 1.2 or 1.3; AES-128/256-GCM or
+ * ChaCha20-Poly1305) on @fd to kernel TLS: TCP_ULP "tls", then TLS_TX and
+ * TLS_RX with the negotiated keys (TLS 1.3 traffic secrets from the keylog
+ * callback + HKDF-Expand-Label; TLS 1.2 key block from the master secret)
+ * and the record sequence numbers OpenSSL reached (1.3: tickets sent / 0;
+ * 1.2: 1 / 1, the Finished records). Call right after the handshake, before
+ * any SSL_read/SSL_write. Afterwards the fd carries plaintext: records the
+ * kernel cannot pass as data (alerts, KeyUpdate) come back through
+ * recvmsg() with a TLS_GET_RECORD_TYPE cmsg. Returns 0 (the caller must not
+ * use @s for I/O any more), -EOPNOTSUPP (not applicable; @fd untouched: keep
+ * using OpenSSL) or another -errno (@fd is half configured: abort it). */
+int tls_ktls_enable(SSL *s, int fd);
 
 #endif /* SNIGATE_TLS_CTX_H */

@@ -168,8 +168,16 @@ static void gw_addresses(struct cctx *c, struct cgw *g)
 				 "address", i, v);
 			return;
 		}
-		if (g->n_addrs < GW_MAX_ADDRS)
-			inet_ntop(fam, buf, g->addrs[g->n_addrs++], sizeof(g->addrs[0]));
+		if (g->n_addrs < GW_MAX_ADDRS) {
+			size_t k;
+
+			inet_ntop(fam, buf, g->addrs[g->n_addrs], sizeof(g->addrs[0]));
+			for (k = 0; k < g->n_addrs; k++) /* the same address twice: one bind */
+				if (!strcmp(g->addrs[k], g->addrs[g->n_addrs]))
+					break;
+			if (k == g->n_addrs)
+				g->n_addrs++;
+		}
 	}
 	if (!json_array_size(addrs))
 		snprintf(g->addrs[g->n_addrs++], sizeof(g->addrs[0]), "%s", def);
@@ -306,6 +314,7 @@ struct cand {
 	int orig_rank;           /* specificity of the route's own hostname */
 	const char *ts;          /* creationTimestamp or NULL */
 	const struct pobj *route; /* NULL: the listener's reject entry */
+	struct croute *cr;       /* the route's compile state */
 };
 
 struct cands {
@@ -344,6 +353,7 @@ struct croute {
 	const char *rr_reason;
 	char rr_msg[2048];
 	json_t *parents;
+	json_t *lost;            /* object "ns/gw" -> array of superseded notes */
 };
 
 static void croute_free(struct croute *r)
@@ -356,6 +366,7 @@ static void croute_free(struct croute *r)
 	}
 	free(r->att);
 	json_decref(r->parents);
+	json_decref(r->lost);
 }
 
 /* Intersect route @r with listener @l; adds an attachment if non-empty. */
@@ -554,6 +565,70 @@ static bool same_key(const struct cand *x, const struct cand *y)
 	       !memcmp(x->key.name, y->key.name, (x->key.prefixlen - 16) / 8);
 }
 
+/* The API hostname of route key @k ("*.example.com", "a.example.com"). */
+static void key_host(const struct sng_route_key *k, char *out)
+{
+	size_t nb = (k->prefixlen - 16) / 8, i, o = 0;
+
+	if (!nb) {
+		strcpy(out, "(any)");
+		return;
+	}
+	if (k->name[nb - 1] == '\0')
+		nb--;
+	else
+		out[o++] = '*';
+	for (i = 0; i < nb; i++)
+		out[o++] = (char)k->name[nb - 1 - i];
+	out[o] = '\0';
+}
+
+/* Route x->cr lost hostname entry @x to @winner: note it, and keep it for
+ * the Accepted message of the parent Gateway (§4: make it visible). */
+static int record_lost(struct policy_compiled *pc, const struct cand *x,
+		       const struct pobj *winner)
+{
+	const struct policy_listener *l = &pc->listeners[x->val.listener_id];
+	char host[SNG_HOSTNAME_MAX + 2], gk[400], msg[900];
+	json_t *arr;
+
+	key_host(&x->key, host);
+	snprintf(msg, sizeof(msg), "hostname %s on listener %s is served by TLSRoute %s/%s "
+		 "(more specific hostname, older, or first by namespace/name)", host, l->name,
+		 winner->ns, winner->name);
+	note_add(pc->notes, "TLSRoute %s/%s: %s", x->route->ns, x->route->name, msg);
+	if (!x->cr->lost && !(x->cr->lost = json_object()))
+		return -ENOMEM;
+	snprintf(gk, sizeof(gk), "%s/%s", l->gateway_ns, l->gateway_name);
+	arr = json_object_get(x->cr->lost, gk);
+	if (!arr && json_object_set_new(x->cr->lost, gk, arr = json_array()))
+		return -ENOMEM;
+	return json_array_append_new(arr, json_string(msg)) ? -ENOMEM : 0;
+}
+
+/* Append the superseded hostnames to the Accepted message of the parents. */
+static void show_lost(struct croute *r)
+{
+	json_t *p, *acc, *arr, *m;
+	size_t i, j;
+	char key[400], buf[4096];
+
+	json_array_foreach(r->parents, i, p) {
+		json_t *ref = json_object_get(p, "parentRef");
+
+		snprintf(key, sizeof(key), "%s/%s", js(ref, "namespace"), js(ref, "name"));
+		arr = json_object_get(r->lost, key);
+		acc = json_array_get(json_object_get(p, "conditions"), 0);
+		if (!arr || strcmp(jsd(acc, "status", ""), "True"))
+			continue;
+		snprintf(buf, sizeof(buf), "%s", jsd(acc, "message", ""));
+		json_array_foreach(arr, j, m)
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "; %s",
+				 json_string_value(m));
+		json_object_set_new(acc, "message", json_string(buf));
+	}
+}
+
 static int build_table(struct cctx *c, struct croute *rs, size_t n_rs)
 {
 	struct policy_compiled *pc = c->pc;
@@ -645,13 +720,15 @@ static int build_table(struct cctx *c, struct croute *rs, size_t n_rs)
 					x.orig_rank = at->orig[k];
 					x.ts = js(json_object_get(r->p->o, "metadata"), "creationTimestamp");
 					x.route = r->p;
+					x.cr = r;
 					if (cand_add(&cs, &x))
 						goto out;
 				}
 			}
 		}
 	}
-	qsort(cs.v, cs.n, sizeof(*cs.v), cmp_cand);
+	if (cs.n)
+		qsort(cs.v, cs.n, sizeof(*cs.v), cmp_cand);
 	pc->keys = calloc(cs.n + 1, sizeof(*pc->keys));
 	pc->vals = calloc(cs.n + 1, sizeof(*pc->vals));
 	if (!pc->keys || !pc->vals)
@@ -660,13 +737,8 @@ static int build_table(struct cctx *c, struct croute *rs, size_t n_rs)
 		if (i && same_key(&cs.v[first], &cs.v[i])) {
 			const struct pobj *w = cs.v[first].route, *lo = cs.v[i].route;
 
-			if (lo && w && lo != w)
-				note_add(pc->notes, "TLSRoute %s/%s: a hostname on listener %s/%s/%s is "
-					 "superseded by TLSRoute %s/%s (more specific hostname, "
-					 "older, or first by name)", lo->ns, lo->name,
-					 pc->listeners[cs.v[i].val.listener_id].gateway_ns,
-					 pc->listeners[cs.v[i].val.listener_id].gateway_name,
-					 pc->listeners[cs.v[i].val.listener_id].name, w->ns, w->name);
+			if (lo && w && lo != w && record_lost(pc, &cs.v[i], w))
+				goto out;
 			continue;
 		}
 		first = i;
@@ -674,6 +746,9 @@ static int build_table(struct cctx *c, struct croute *rs, size_t n_rs)
 		pc->vals[out++] = cs.v[i].val;
 	}
 	pc->n_entries = out;
+	for (i = 0; i < n_rs; i++)
+		if (rs[i].lost)
+			show_lost(&rs[i]);
 	if (out > SNG_MAX_ROUTE_ENTRIES / 2) {
 		rc = -E2BIG;
 		goto out;
@@ -752,10 +827,11 @@ static int build_status(struct cctx *c, struct croute *rs, size_t n_rs, json_t *
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		json_t *conds = json_array();
+		json_t *conds;
 
 		if (strcmp(jsd(jpath(gcs[i]->o, "spec"), "controllerName", ""), c->ctrl))
 			continue;
+		conds = json_array();
 		cond_add(conds, "Accepted", true, "Accepted", jgen(gcs[i]->o),
 			 "handled by %s", c->ctrl);
 		json_array_append_new(items, json_pack("{s:s, s:s, s:o, s:{s:o}}", "apiVersion",

@@ -15,8 +15,15 @@
 struct yconv {
 	yaml_document_t *doc;
 	size_t nodes;      /* nodes converted so far (aliases count again) */
+	size_t doc_nodes;  /* the same, in the current document */
 	struct policy_error *err;
 };
+
+/* Aliases may repeat nodes, but not blow a document up: past this many
+ * converted nodes, at most DOC_ALIAS_RATIO times the document's own nodes
+ * (a 393-byte "billion laughs" otherwise costs 16M nodes, 1.5 GB, 19 s). */
+#define DOC_ALIAS_FLOOR 65536
+#define DOC_ALIAS_RATIO 16
 
 static int yerr(struct yconv *c, yaml_node_t *n, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -101,6 +108,12 @@ static json_t *yconv_node(struct yconv *c, yaml_node_t *n, int depth, int *rc)
 	if (++c->nodes > POLICY_MAX_NODES) {
 		*rc = yerr(c, n, -E2BIG, "document too large (over %s nodes, alias expansion?)",
 			   "16777216");
+		return NULL;
+	}
+	if (++c->doc_nodes > DOC_ALIAS_FLOOR &&
+	    c->doc_nodes > DOC_ALIAS_RATIO * (size_t)(c->doc->nodes.top - c->doc->nodes.start)) {
+		*rc = yerr(c, n, -E2BIG, "document too large: aliases expand it over %d times its %zu nodes",
+			   DOC_ALIAS_RATIO, (size_t)(c->doc->nodes.top - c->doc->nodes.start));
 		return NULL;
 	}
 	if (depth > POLICY_MAX_DEPTH) {
@@ -221,6 +234,41 @@ static int emit_root(json_t *root, unsigned doc, doc_object_fn fn, void *arg,
 	return fn(root, doc, "", arg, err);
 }
 
+/* libyaml's scanner re-checks the simple key of every open flow level on
+ * each token, so "[[[[..." costs O(depth^2) inside yaml_parser_load (30,000
+ * levels: 29 s; a million: hours) before yconv_node could refuse it. Walk
+ * the events first, stopping at the depth limit. Syntax errors are left to
+ * the loader, which reports them. Returns 0, -E2BIG (err filled), -ENOMEM. */
+static int yaml_depth_check(const char *buf, size_t len, struct policy_error *err)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+	bool end;
+
+	if (!yaml_parser_initialize(&p))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (yaml_parser_parse(&p, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > POLICY_MAX_DEPTH + 1) {
+				err->line = (int)ev.start_mark.line + 1;
+				err->column = (int)ev.start_mark.column + 1;
+				snprintf(err->msg, sizeof(err->msg), "document nested too deeply");
+				rc = -E2BIG;
+			}
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		end = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+		if (rc || end)
+			break;
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
 static int load_yaml(const char *buf, size_t len, doc_object_fn fn, void *arg,
 		     struct policy_error *err)
 {
@@ -231,6 +279,9 @@ static int load_yaml(const char *buf, size_t len, doc_object_fn fn, void *arg,
 	json_t *root;
 	int rc = 0;
 
+	rc = yaml_depth_check(buf, len, err);
+	if (rc)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
@@ -253,6 +304,7 @@ static int load_yaml(const char *buf, size_t len, doc_object_fn fn, void *arg,
 			break;
 		}
 		c.doc = &ydoc;
+		c.doc_nodes = 0;
 		root = yconv_node(&c, rn, 0, &rc);
 		yaml_document_delete(&ydoc);
 		if (!root)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "internal.h"
@@ -24,12 +25,23 @@ static int emit_scalar(yaml_emitter_t *e, const char *s, bool quote)
 	return emit(e, &ev);
 }
 
-/* Would @s read back as something other than this string? */
+/* Would @s read back as something other than this string? Besides the
+ * YAML 1.2 core types, quote what YAML 1.1 readers resolve differently
+ * (timestamps and other digit-led words, yes/no/on/off). */
 static bool needs_quotes(const char *s)
 {
-	json_t *v = doc_plain_scalar(s);
-	bool q = !json_is_string(v);
+	static const char *const words[] = { "y", "n", "yes", "no", "on", "off" };
+	json_t *v;
+	bool q;
+	size_t i;
 
+	if ((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.')
+		return true;
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcasecmp(s, words[i]))
+			return true;
+	v = doc_plain_scalar(s);
+	q = !json_is_string(v);
 	json_decref(v);
 	return q;
 }

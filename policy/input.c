@@ -83,11 +83,10 @@ static int add_object(json_t *obj, unsigned doc, const char *path, void *arg,
 	size_t i, glen;
 	int rc;
 
-	rc = schema_check(obj, path, err);
-	if (rc)
-		return rc;
 	kind = js(obj, "kind");
 	api = js(obj, "apiVersion");
+	if (!kind || !api) /* let the schema say what is wrong */
+		return schema_check(obj, path, err);
 	slash = strrchr(api, '/');
 	glen = slash ? (size_t)(slash - api) : 0;
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -95,10 +94,13 @@ static int add_object(json_t *obj, unsigned doc, const char *path, void *arg,
 			break;
 	if (i == sizeof(known) / sizeof(known[0]) || strlen(known[i].group) != glen ||
 	    strncmp(api, known[i].group, glen)) {
-		note_add(c->notes, "%s: ignoring %s %s/%s (not a kind snigate reads)", c->name,
-			 api, kind, js(json_object_get(obj, "metadata"), "name"));
+		note_add(c->notes, "%s: ignoring %s %s %s (not a kind snigate reads)", c->name,
+			 api, kind, jsd(json_object_get(obj, "metadata"), "name", "(unnamed)"));
 		return 0;
 	}
+	rc = schema_check(obj, path, err);
+	if (rc)
+		return rc;
 	if (in->n >= POLICY_MAX_OBJECTS) {
 		snprintf(err->path, sizeof(err->path), "%s", path);
 		snprintf(err->msg, sizeof(err->msg), "more than %u objects in the input",

@@ -142,6 +142,26 @@ static void listener_allowed(struct clst *l)
 	}
 }
 
+/* A certificate that cannot be valid for the listener's precise hostname
+ * (SAN rules: a "*." matches exactly one label) still serves, with a note:
+ * clients will refuse it, and the status cannot say why. */
+static void warn_san(struct cctx *c, const struct clst *l, const struct policy_cert *pc)
+{
+	const char *h = l->hostname, *dot = strchr(h, '.');
+	size_t i;
+
+	if (!*h || host_is_wild(h) || !pc->n_sans)
+		return;
+	for (i = 0; i < pc->n_sans; i++) {
+		const char *s = pc->sans[i];
+
+		if (!strcmp(s, h) || (s[0] == '*' && s[1] == '.' && dot && !strcmp(s + 1, dot)))
+			return;
+	}
+	note_add(c->pc->notes, "Gateway %s/%s listener %s: certificate %s has no subjectAltName "
+		 "for %s", l->gw->p->ns, l->gw->p->name, l->name, pc->ref, h);
+}
+
 /* tls.certificateRefs of a Terminate listener. */
 static int listener_certs(struct cctx *c, struct clst *l, json_t *refs)
 {
@@ -190,6 +210,7 @@ static int listener_certs(struct cctx *c, struct clst *l, json_t *refs)
 			unresolved(l, "InvalidCertificateRef", msg);
 			continue;
 		}
+		warn_san(c, l, &l->certs[l->n_certs]);
 		l->n_certs++;
 	}
 	return 0;

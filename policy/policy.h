@@ -14,6 +14,87 @@
 
 #define POLICY_DEFAULT_CONTROLLER "snigate.io/gateway-controller"
 
+/*
+ * Semantics (reference gateway-api-tlsroute.md §1-7, §11) and the choices
+ * the reference leaves open, as implemented:
+ *
+ * Input. Schema violations (wrong types, missing required fields, ranges,
+ * hostname syntax, more than one rule in v1/v1alpha3, duplicate listener
+ * names, duplicate keys) are input errors (what the API server would
+ * refuse): -EINVAL, file:line:column and a JSON pointer. Explicit YAML
+ * tags are ignored (plain scalars resolve by the YAML 1.2 core schema).
+ * Caps: 256 MiB per file, 16 Mi nodes (aliases count per use), depth 64,
+ * 1 Mi objects. The same kind/namespace/name twice: the last one wins
+ * (note). Unknown kinds and kinds of other API groups: ignored (note).
+ *
+ * Served objects. A Gateway is served when its GatewayClass is absent from
+ * the input or has our controllerName, and (with gateway_class set) the
+ * class name matches. Only served Gateways, routes' parentRefs to them and
+ * our GatewayClasses get status; a TLSRoute with no such parentRef gets no
+ * status object at all (a note says so).
+ *
+ * Listeners. Protocols other than TLS: Accepted=False/UnsupportedProtocol.
+ * TLS without tls.mode, a mode other than Passthrough/Terminate, an unknown
+ * allowedRoutes.namespaces.from, a bad selector operator, and tls.options
+ * errors are Accepted=False/UnsupportedValue. tls.options: snigate.io/engine
+ * (sockmap | userspace | auto), snigate.io/alpn (Terminate only; comma list
+ * -> wire format); any other snigate.io/ key is UnsupportedValue (a typo
+ * must not pass silently); keys of other domains are ignored with a note.
+ * Certificates: RefNotPermitted (cross-namespace, no grant) is checked
+ * before existence; missing Secret, wrong group/kind/type, unparseable or
+ * mismatched key: InvalidCertificateRef. A Terminate listener with at least
+ * one usable certificate is served (ResolvedRefs may still be False);
+ * with none it stays Accepted but is not Programmed (Programmed=False).
+ * TLS sharing an address+port with HTTP/HTTPS/TCP: ProtocolConflict on all
+ * of them; two TLS listeners with the same hostname on one address+port
+ * (other Gateways): HostnameConflict on both. Conflicts set Accepted=False,
+ * Programmed=False and Conflicted=True with the conflict reason.
+ * Passthrough and Terminate on one port is Mixed mode (supported).
+ * Gateway spec.addresses: IPAddress only (else Accepted=False/
+ * UnsupportedAddress); every address is a bind, each listener gets one
+ * policy_listener per address (consecutive ids, sharing certs).
+ * Gateway Accepted: True/Accepted when every listener is Accepted, resolved
+ * and unconflicted; True/ListenersNotValid when some are; else False.
+ *
+ * Routes. Per parentRef: NoMatchingParent (sectionName/port match no
+ * listener) > NotAllowedByListeners (protocol, listener not accepted,
+ * kinds, namespaces) > NoMatchingListenerHostname. attachedRoutes counts
+ * routes Accepted on the listener after hostname intersection (a route
+ * attached twice through two refs counts once). ResolvedRefs is per route:
+ * the first bad backendRef's reason (InvalidKind, RefNotPermitted,
+ * BackendNotFound; ExternalName is InvalidKind; a missing or unknown Service
+ * port is BackendNotFound), the message lists all bad refs. v1alpha2 routes
+ * without hostnames match what the listener matches; their rules' refs
+ * form one set.
+ *
+ * Table. See struct sng_route_key. A route entry of listener L1 is dropped
+ * when a more specific listener on the same bind covers it (isolation), so
+ * one longest-prefix lookup = listener choice then route choice. Same key
+ * on one listener: the route whose own hostname is more specific wins, then
+ * the oldest creationTimestamp (absent = newest), then namespace/name;
+ * losers stay Accepted (a note names the winner). An invalid backendRef is
+ * a member with backend_id SNG_NO_ROUTE and status SNG_R_INVALID_BACKEND; a
+ * Service without ready endpoints is a valid backend with n = 0. Limits:
+ * entries <= SNG_MAX_ROUTE_ENTRIES / 2, sets <= SNG_MAX_SETS / 2, backends
+ * <= SNG_MAX_BACKEND_ENTRIES / 2 (one generation's half), listeners <=
+ * SNG_MAX_LISTENERS; beyond: policy_compile() fails with E2BIG.
+ *
+ * BackendTLSPolicy. Targets are Service (+ sectionName = port name); the
+ * port-specific policy beats the whole-Service one; the older policy wins a
+ * contested target, the other gets Accepted=False/Conflicted. Exactly one of
+ * caCertificateRefs (ConfigMaps, same namespace, key ca.crt) and
+ * wellKnownCACertificates: System. An unusable CA gives ResolvedRefs=False/
+ * InvalidCACertificateRef, Accepted=False/NoValidCACertificate, and the
+ * backend's shares are rejected (never plaintext instead of TLS). Ancestors
+ * are the Gateways whose routes use the backend. Passthrough ignores it.
+ *
+ * Status is deterministic: items sorted (GatewayClasses, Gateways,
+ * TLSRoutes, BackendTLSPolicies, each by namespace/name), conditions in a
+ * fixed order, lastTransitionTime fixed at 1970-01-01T00:00:00Z (callers
+ * writing to an API server keep the old time when status is unchanged),
+ * observedGeneration = metadata.generation (1 when absent).
+ */
+
 /* An input error: where and why. Exit code 2 for the CLI. */
 struct policy_error {
 	char file[512];
@@ -26,7 +107,7 @@ struct policy_error {
 /* Options of one compilation. */
 struct policy_options {
 	const char *controller_name; /* NULL: POLICY_DEFAULT_CONTROLLER */
-	const char *gateway_class;   /* NULL: serve every class (see README) */
+	const char *gateway_class;   /* NULL: serve every class (see above) */
 	const char *default_address; /* NULL: bind "::" (all v4 and v6) */
 };
 
@@ -81,7 +162,8 @@ struct policy_listener {
 	uint8_t engine;        /* enum sng_engine, from tls.options */
 	char gateway_ns[64], gateway_name[254], name[254];
 	char hostname[SNG_HOSTNAME_MAX + 1]; /* "" = none */
-	struct policy_cert *certs; /* Terminate: first is the default */
+	struct policy_cert *certs; /* Terminate: first is the default; shared
+				    * by the entries of one listener */
 	size_t n_certs;
 	char alpn[256];        /* wire-format ALPN list from tls.options; "" none */
 };

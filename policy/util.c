@@ -45,6 +45,21 @@ json_int_t jgen(json_t *obj)
 	return json_is_integer(g) ? json_integer_value(g) : 1;
 }
 
+/* A string that is valid UTF-8 even when %.Ns cut a character in two:
+ * non-ASCII bytes become '?' if the text does not validate. */
+static json_t *safe_string(char *s)
+{
+	json_t *v = json_string(s);
+	char *p;
+
+	if (v)
+		return v;
+	for (p = s; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	return json_string(s);
+}
+
 void note_add(json_t *notes, const char *fmt, ...)
 {
 	char buf[1024];
@@ -53,7 +68,7 @@ void note_add(json_t *notes, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	json_array_append_new(notes, json_string(buf));
+	json_array_append_new(notes, safe_string(buf));
 }
 
 void cond_add(json_t *conds, const char *type, bool status, const char *reason,
@@ -66,8 +81,8 @@ void cond_add(json_t *conds, const char *type, bool status, const char *reason,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	json_array_append_new(conds,
-			      json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "type", type, "status",
-					status ? "True" : "False", "reason", reason, "message", msg,
-					"observedGeneration", (json_int_t)gen,
+			      json_pack("{s:s, s:s, s:s, s:o, s:I, s:s}", "type", type, "status",
+					status ? "True" : "False", "reason", reason, "message",
+					safe_string(msg), "observedGeneration", (json_int_t)gen,
 					"lastTransitionTime", POLICY_LTT));
 }

@@ -5,7 +5,8 @@
 #
 # Usage: vmtest/boot.sh LABEL KERNEL_ENV LOGDIR
 # Env: VMTEST_REPO, VMTEST_BUILD (as seen from the repo), VMTEST_TESTS,
-#      VMTEST_CMD, VMTEST_TIMEOUT (outer, s), VMTEST_RETRIES, VMTEST_MEM,
+#      VMTEST_CMD, VMTEST_TIMEOUT (outer, s), VMTEST_BOOT_TIMEOUT (until
+#      VMTEST_READY, s), VMTEST_RETRIES, VMTEST_MEM,
 #      VMTEST_SMP, VMTEST_ACCEL (auto|tcg|kvm), TEST_TIMEOUT.
 # Writes LOGDIR/result (one line, see write_result) and the logs:
 #   console.log (serial, last attempt; console.1.log = first), guest.log,
@@ -20,8 +21,9 @@ logdir=${3:?}
 . "$kenv"
 : "${VMTEST_REPO:=$(cd "$here/.." && pwd)}"
 : "${VMTEST_BUILD:=build}"
-: "${VMTEST_TIMEOUT:=900}"
+: "${VMTEST_TIMEOUT:=1200}"
 : "${VMTEST_RETRIES:=1}"
+: "${VMTEST_BOOT_TIMEOUT:=240}"
 : "${VMTEST_MEM:=1G}"
 : "${VMTEST_SMP:=1}"
 : "${VMTEST_ACCEL:=auto}"
@@ -85,6 +87,7 @@ attempt() {
 	rm -f "$logdir/ready.t"
 	progress "boot $KVER (attempt $n, accel ${ACCEL%%,*}, timeout ${VMTEST_TIMEOUT}s)"
 	t0=$EPOCHREALTIME
+	rm -f "$logdir/qemu.pid" "$logdir/boot-timeout"
 	{
 		timeout -k 10 "$VMTEST_TIMEOUT" "$QEMU" -accel "$ACCEL" -machine pc \
 			-smp "$VMTEST_SMP" -m "$VMTEST_MEM" \
@@ -93,7 +96,9 @@ attempt() {
 			-append "console=ttyS0 panic=-1 oops=panic softlockup_panic=1 quiet vmtest.init=$here/guest.sh" \
 			-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 			-virtfs "local,path=$out,mount_tag=vmout,security_model=none,multidevs=remap" \
-			-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null 2>"$logdir/qemu.log"
+			-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null 2>"$logdir/qemu.log" &
+		echo $! >"$logdir/qemu.pid"
+		wait $!
 		echo $? >"$logdir/qemu.rc"
 	} | while IFS= read -r line || [ -n "$line" ]; do
 		line=${line%$'\r'}
@@ -105,7 +110,21 @@ attempt() {
 			;;
 		PASS\ * | FAIL\ * | SKIP\ * | VMTEST_* | *"Kernel panic"* | vmtest:*) progress "$line" ;;
 		esac
-	done
+	done &
+	local pipe=$!
+	# Boot watchdog: a VM that is not READY in time is a boot hang; stop it
+	# now rather than at the outer timeout, so the retry comes soon.
+	(
+		sleep "$VMTEST_BOOT_TIMEOUT"
+		if [ ! -e "$logdir/ready.t" ] && [ -s "$logdir/qemu.pid" ]; then
+			echo "$VMTEST_BOOT_TIMEOUT" >"$logdir/boot-timeout"
+			kill "$(cat "$logdir/qemu.pid")" 2>/dev/null
+		fi
+	) &
+	local wd=$!
+	wait $pipe
+	kill $wd 2>/dev/null
+	wait $wd 2>/dev/null
 	qrc=$(cat "$logdir/qemu.rc" 2>/dev/null || echo 255)
 	boot_wall=$(cat "$logdir/ready.t" 2>/dev/null || echo -)
 	ready=$(grep -m1 '^VMTEST_READY' "$logdir/console.log")
@@ -143,7 +162,9 @@ npass=$(count PASS) nfail=$(count FAIL) nskip=$(count SKIP)
 note=
 status=FAIL
 if [ -z "$marker" ]; then
-	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	if [ -e "$logdir/boot-timeout" ]; then
+		note="no marker: not ready after the boot timeout (${VMTEST_BOOT_TIMEOUT}s)"
+	elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 		note="no marker: outer timeout (${VMTEST_TIMEOUT}s) killed the VM"
 	elif grep -q 'Kernel panic' "$logdir/console.log"; then
 		note="no marker: $(grep -m1 -o 'Kernel panic.*' "$logdir/console.log")"

@@ -6,10 +6,15 @@
 # Usage: vmtest/run.sh [KERNEL...]     default: 6.1 6.12; "7" = newest 7.x from
 #        sid / trixie-backports (SKIP when that suite is not reachable).
 # Env:   BUILD (host build dir, relative to the repo; default build)
+#        VMTEST_TIERS   first digits of the tests/priv tiers to run (default
+#                       "1 2 3 4 5": BPF load, socket, end to end, faults, ops;
+#                       the 6x Kubernetes stand-ins are kernel-independent user
+#                       space and stay on the host); "all" = every tier
 #        VMTEST_TESTS   test-name substrings passed to tests/run-priv.sh
+#                       (overrides VMTEST_TIERS)
 #        VMTEST_CMD     run this shell command in the guest instead of the tiers
 #        VMTEST_JOBS    VMs at once (default: number of cores)
-#        VMTEST_TIMEOUT outer guard per VM in seconds (default 900); the guest
+#        VMTEST_TIMEOUT outer guard per VM in seconds (default 1200); the guest
 #                       stops its command a minute earlier. TEST_TIMEOUT per test
 #                       (default 300). VMTEST_RETRIES (default 1, boot hangs only).
 #        VMTEST_CACHE   kernel cache (default vmtest/cache, reused across runs)
@@ -38,7 +43,32 @@ for tool in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static xz:xz-util
 done
 [ "$(id -u)" -eq 0 ] || die "run as root: the 9p share of / must read every file the tests use"
 
+# Test selection: the kernel-facing tiers, by full name, unless told otherwise.
+: "${VMTEST_TIERS:=1 2 3 4 5}"
+if [ -z "${VMTEST_CMD:-}" ] && [ -z "${VMTEST_TESTS:-}" ] && [ "$VMTEST_TIERS" != all ]; then
+	sel=()
+	for tier in $VMTEST_TIERS; do
+		case $tier in [0-9]) ;; *) die "VMTEST_TIERS: '$tier' is not a tier digit (or use all)" ;; esac
+		for t in tests/priv/"$tier"[0-9]-*.sh; do
+			[ -e "$t" ] && sel+=("$(basename "$t" .sh)")
+		done
+	done
+	[ ${#sel[@]} -gt 0 ] || die "no tests/priv/*.sh in tiers $VMTEST_TIERS"
+	export VMTEST_TESTS="${sel[*]}"
+	selection="tiers ${VMTEST_TIERS// /,}x (${#sel[@]} tests)"
+else
+	selection=${VMTEST_CMD:+cmd: }${VMTEST_CMD:-${VMTEST_TESTS:-all tests/priv}}
+fi
+
 mkdir -p "$logroot"
+# One run per build directory: a second one would delete the first one's
+# result shares and interleave its consoles (seen: a bogus rc file '').
+exec 8>"$logroot/.lock"
+if ! flock -n 8; then
+	echo "vmtest: another vmtest run uses $logroot; waiting for it (lock $logroot/.lock)" >&2
+	flock 8
+fi
+t_start=$EPOCHREALTIME # the wall time reported excludes the wait
 declare -A kenv=() prep=()
 # Kernel preparation is mostly download and xz: do it first, one at a time.
 for k in "$@"; do
@@ -109,7 +139,7 @@ fails=0
 summary=$logroot/summary.txt
 {
 	echo
-	echo "vmtest results (BUILD=$BUILD, tests: ${VMTEST_CMD:+cmd: }${VMTEST_CMD:-${VMTEST_TESTS:-all tests/priv}})"
+	echo "vmtest results (BUILD=$BUILD, $selection)"
 	printf '%-6s %-26s %-7s %-16s %7s %5s %5s %5s  %s\n' kernel version result "boot wall/guest" "vm" pass fail skip note
 	for k in "$@"; do
 		if [ -n "${prep[$k]:-}" ]; then

@@ -8,16 +8,18 @@
 #include "lib/stats.h"
 #include "lib/clienthello.h"
 
-/* Bytes pushed towards the peer (redirected + agent-written) that the
- * peer's remote end has not acknowledged yet: the psock queue plus the
- * peer's write queue, i.e. the kernel memory this direction holds beyond
- * the source's own rcvbuf. Egress redirect has no backpressure
- * (sockmap-facts 1.7), so this is what flow control bounds. Returns 0 when
- * the peer cannot be looked at (not in the map yet, or closing). */
+/* Bytes pushed towards the peer (redirected + agent-written) that have not
+ * entered the peer's TCP write queue yet: the peer's psock queue. Egress
+ * redirect puts no limit on it and no TCP accounting sees it
+ * (sockmap-facts 1.7), so this is what flow control bounds; the peer's
+ * write queue itself is ordinary TCP memory, bounded by its sndbuf.
+ * entered = bytes_acked + (write_seq - snd_una): every byte that went into
+ * the write queue, acked or not. Returns 0 when the peer cannot be looked
+ * at (not in the map yet, or closing). CO-RE reads of struct tcp_sock. */
 static __always_inline __u64 sng_splice_lag(const struct sng_ctl *ctl,
 					    const struct sng_cnt *cnt)
 {
-	__u64 peer = ctl->peer, pushed, acked = 0;
+	__u64 peer = ctl->peer, pushed, entered = 0;
 	struct bpf_sock *sk;
 	struct tcp_sock *tp;
 
@@ -26,10 +28,11 @@ static __always_inline __u64 sng_splice_lag(const struct sng_ctl *ctl,
 		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (tp)
-		acked = BPF_CORE_READ(tp, bytes_acked);
+		entered = BPF_CORE_READ(tp, bytes_acked) +
+			  (__u32)(BPF_CORE_READ(tp, write_seq) - BPF_CORE_READ(tp, snd_una));
 	bpf_sk_release(sk);
 	pushed = cnt->redirected + ctl->consumed;
-	return pushed > acked ? pushed - acked : 0;
+	return pushed > entered ? pushed - entered : 0;
 }
 
 /* Run the shared ClientHello parser over the first skb of a client socket
@@ -92,9 +95,17 @@ static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 	struct sng_fc *fc;
 	long rc;
 
-	/* The FIN-carrying skb has len 0: never redirect it (facts 1.3). */
+	/* The FIN-carrying skb has len 0: never redirect it (facts 1.3:
+	 * EPIPE on the peer). Nor pass it: measured here, a zero-length
+	 * SK_PASS that lands while the socket's psock backlog still holds
+	 * redirected bytes for it goes through sk_psock_backlog, whose
+	 * handler returns 0 for it and takes 0 as a hard error: sk_err =
+	 * EPIPE and TX disabled, so later bytes redirected to this socket
+	 * are dropped (about 4 in 10,000 request/response connections).
+	 * Dropping it loses nothing: the FIN itself is TCP state
+	 * (RCV_SHUTDOWN, EPOLLRDHUP, recv() == 0), not skb payload. */
 	if (!len)
-		return SK_PASS;
+		return SK_DROP;
 	cnt = bpf_map_lookup_elem(&sng_cnt, &cookie);
 	if (!cnt)
 		return SK_PASS; /* not ours: the agent creates cnt before insert */
@@ -110,10 +121,25 @@ static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 	fc = bpf_map_lookup_elem(&sng_fc, &zero);
 	if (fc)
 		budget = fc->budget;
+	/* Flow control in two steps. Over budget / 2 the agent is asked to
+	 * throttle the sender (it shrinks this socket's receive buffer, so
+	 * the window stops growing) while bytes keep flowing in the kernel:
+	 * a receiver-limited bulk flow then needs no copy at all. Over the
+	 * budget the verdict passes (the hard stop: the window closes as the
+	 * rcvbuf fills) and the agent forwards until it catches up. */
 	if (budget) {
 		lag = sng_splice_lag(ctl, cnt);
 		if (lag + len > budget)
 			return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_PAUSE, lag);
+		if (lag + len > budget / 2) {
+			if (!(cnt->flags & SNG_CNT_SQUEEZED)) {
+				__sync_fetch_and_or(&cnt->flags, SNG_CNT_SQUEEZED);
+				sng_splice_event(cookie, SNG_EV_SQUEEZE, len, lag);
+			}
+		} else if ((cnt->flags & SNG_CNT_SQUEEZED) && lag < budget / 4) {
+			__sync_fetch_and_and(&cnt->flags, ~(__u64)SNG_CNT_SQUEEZED);
+			sng_splice_event(cookie, SNG_EV_RELEASE, len, lag);
+		}
 	}
 	peer = ctl->peer;
 	rc = bpf_sk_redirect_hash(skb, &sng_socks, &peer, 0);

@@ -86,6 +86,8 @@ def main():
             m[t] = med([r["gbit_s"] for r in rs])
             if t.endswith("-1"):
                 m["cpu-" + t] = med([cpu_total(r) / (r["bytes"] / GIB) for r in rs if r["bytes"]])
+                m["proxycpu-" + t] = med([(r["cpu"]["proxy_s"] + r["cpu"]["kthreads_s"]) / (r["bytes"] / GIB)
+                                          for r in rs if r["bytes"]])
                 m["sys-" + t] = med([r["cpu"]["system_s"] / (r["bytes"] / GIB) for r in rs if r["bytes"]])
         rs = ok("pt", p, "rr")
         m["rr-p50"] = med([r["p50_us"] for r in rs])
@@ -100,7 +102,9 @@ def main():
             n = r["held"]
             m["mem-rss"] = (r["rss_kb_after"] - r["rss_kb_before"]) * 1024.0 / n
             m["mem-kern"] = ((r["skmem_after"] - r["skmem_before"]) +
-                             (r["sockets_after"] - r["sockets_before"]) * r["slab_per_socket"]) / n
+                             (r["sockets_after"] - r["sockets_before"]) * r["slab_per_socket"] +
+                             r.get("psock_entries", 0) * r.get("psock_bytes", 0)) / n
+            m["mem-psock-entries"] = r.get("psock_entries", 0)
             m["mem-total"] = m["mem-rss"] + m["mem-kern"]
             m["mem-held"] = n
             m["mem-sockets"] = (r["sockets_after"] - r["sockets_before"]) / n
@@ -119,6 +123,8 @@ def main():
     S = {}
     for s in ("scale-10", "scale-100k"):
         S[s] = {"conn": med([r["conn_s"] for r in ok("scale", s, "conn-32")]),
+                "cpu_us": med([r["cpu"]["proxy_s"] / r["conns"] * 1e6 for r in ok("scale", s, "conn-32")
+                               if r["conns"]]),
                 "load": med([r["seconds"] for r in ok("scale", s, "load")])}
     compile_res = ok("scale", "bench_compile", "compile")
     reload_res = ok("reload", "snigate-sockmap", "route-change")
@@ -141,7 +147,7 @@ def main():
     L.append("")
     hdr = ["path", "up 1 Gbit/s", "down 1", "up 8", "down 8", "RTT p50 µs", "RTT p99 µs"]
     hdr += [f"conn/s c={t[5:]}" for t in conn_tests]
-    hdr += ["CPU s/GiB up", "CPU s/GiB down", "mem/idle conn KiB"]
+    hdr += ["CPU s/GiB up", "CPU s/GiB down", "proxy+kthreads s/GiB down", "mem/idle conn KiB"]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "---|" * len(hdr))
     for p in PT_ORDER:
@@ -154,15 +160,23 @@ def main():
         for t in conn_tests:
             e = m.get(t + "-errors")
             row.append(fmt(m[t], 0) + (f" ({e} err)" if e else ""))
-        row += [fmt(m.get("cpu-bulk-up-1"), 2), fmt(m.get("cpu-bulk-down-1"), 2)]
+        row += [fmt(m.get("cpu-bulk-up-1"), 2), fmt(m.get("cpu-bulk-down-1"), 2),
+                fmt(m.get("proxycpu-bulk-down-1"), 2)]
         row.append("-" if p == "direct" else fmt(m["mem-total"] / 1024 if m.get("mem-total") is not None else None, 1))
         L.append("| " + " | ".join(row) + " |")
     L.append("")
     L.append("CPU s/GiB = CPU time of load generator + backend + proxy + all kernel threads "
              "(kworkers run `sk_psock_backlog`) per GiB moved, 1 stream; whole-machine "
-             "`/proc/stat` figures are in results.json (`sys-*`). mem/idle conn = proxy RSS growth + "
+             "`/proc/stat` figures are in results.json (`sys-*`). proxy+kthreads = the proxy's own CPU plus "
+             "kernel threads only. mem/idle conn = proxy RSS growth + "
              "socket memory (skmem r+w+f+o of the proxy's sockets) + one TCP and one "
-             "sock_inode_cache slab object per proxy socket, divided by the idle connections held.")
+             "sock_inode_cache slab object per proxy socket (sockmap engine: + one `sk_psock` and one "
+             "`sk_psock_link` per sockhash entry, counted with bpftool, sizes from BTF rounded to the "
+             "kmalloc bucket), divided by the idle connections held.")
+    for n in notes:
+        if n["topic"] == "idle":
+            L.append("")
+            L.append(f"Note: {n['text']}.")
     L.append("")
 
     ratio_cols = bulk_tests + ["rr-p50", "rr-p99"] + conn_tests + ["cpu-bulk-up-1", "cpu-bulk-down-1", "mem-total"]
@@ -214,7 +228,9 @@ def main():
     c10, c100 = S["scale-10"]["conn"], S["scale-100k"]["conn"]
     if c10 and c100:
         L.append(f"- conn/s (c=32, SNIs cycled over 10 names present in both tables): 10 hostnames "
-                 f"{fmt(c10, 0)}, 100,000 hostnames {fmt(c100, 0)}: cost {(1 - c100 / c10) * 100:.1f}%")
+                 f"{fmt(c10, 0)}, 100,000 hostnames {fmt(c100, 0)}: cost {(1 - c100 / c10) * 100:.1f}%; "
+                 f"agent CPU per connection {fmt(S['scale-10']['cpu_us'], 1)} µs vs "
+                 f"{fmt(S['scale-100k']['cpu_us'], 1)} µs (less sensitive to other tenants than conn/s)")
     else:
         L.append("- conn/s with 10 vs 100,000 hostnames: not measured: " +
                  (unavail.get("scale-100k") or unavail.get("scale-10") or unavail.get("snigate-sockmap")
@@ -225,8 +241,14 @@ def main():
                  f"{fmt(S['scale-10']['load'], 2)} s)")
     if compile_res:
         r = compile_res[0]
-        desc = ", ".join(f"{k} {v}" for k, v in r.items()) if isinstance(r, dict) else str(r)
-        L.append(f"- bench_compile (policy compiler alone): {desc}")
+        if "parse_ms" in r:
+            L.append(f"- policy compiler alone (`bench_compile`, {r.get('hostnames', '?'):,} hostnames, best of 3): "
+                     f"parse {r['parse_ms']} ms + compile {r['compile_ms']} ms = {r['total_ms']} ms")
+        elif "total_ms" in r:
+            L.append(f"- policy compiler alone (`bench_compile`, {r.get('hostnames', '?'):,} hostnames, best of 3): "
+                     f"parse + compile {r['total_ms']} ms wall, {r.get('cpu_ms', '?')} ms CPU")
+        else:
+            L.append("- bench_compile: " + " / ".join(r.get("output", [])))
     for n in notes:
         if n["topic"] in ("scale", "reload"):
             L.append(f"- {n['text']}")
@@ -278,7 +300,10 @@ def main():
         goal("CPU per GiB below HAProxy's", None, None, sm_why or "HAProxy missing")
     if c10 and c100:
         cost = 1 - c100 / c10
-        goal("100,000 hostnames cost < 5% of connections/s", f"{cost * 100:.1f}%", cost < 0.05)
+        cpu_txt = ""
+        if S["scale-10"]["cpu_us"] and S["scale-100k"]["cpu_us"]:
+            cpu_txt = (f" (agent CPU per connection {S['scale-100k']['cpu_us'] / S['scale-10']['cpu_us']:.2f}x)")
+        goal("100,000 hostnames cost < 5% of connections/s", f"{cost * 100:.1f}%{cpu_txt}", cost < 0.05)
     else:
         goal("100,000 hostnames cost < 5% of connections/s", None, None,
              unavail.get("scale-100k") or sm_why or "not run")
@@ -326,8 +351,11 @@ def main():
             comp = {"load generator": u["load_s"], "backend": u["backend_s"],
                     "proxy": u["proxy_s"], "kernel threads": u["kthreads_s"]}
             top = max(comp, key=comp.get)
-            if u["system_s"] >= 0.9 * nproc:
-                lim = "all cores busy"
+            others = max(0.0, u["system_s"] - sum(comp.values()))
+            if u["system_s"] >= 0.9 * nproc and others >= 0.3:
+                lim = f"all cores busy, {others:.2f} of them by other tenants (noisy)"
+            elif u["system_s"] >= 0.9 * nproc:
+                lim = "all cores busy (by the benchmark itself)"
             elif top in ("load generator",) and comp[top] >= 0.85:
                 lim = "load generator CPU (one thread)"
             elif top == "kernel threads" and comp[top] >= 0.6:
@@ -342,7 +370,8 @@ def main():
         L.append(f"- **{p}**: " + "; ".join(parts))
     for n in notes:
         if n["topic"].startswith("perf-"):
-            L.append(f"- perf top symbols ({n['topic'][5:]}, bulk down, cpu-clock, whole machine): `{n['text']}`")
+            L.append(f"- perf, {n['topic'][5:]}, 1-stream download (cpu-clock, samples of the benchmark's own "
+                     f"processes and kernel threads; full list in perf-{n['topic'][5:]}.txt): `{n['text']}`")
         elif n["topic"] == "perf":
             L.append(f"- {n['text']}")
     fails = [r for r in runs if not r["ok"]]
@@ -389,7 +418,7 @@ def main():
     if not rows:
         os.unlink(dat)
     with open(os.path.join(args.out, "ratios.gp"), "w") as f:
-        f.write(f"""set terminal pngcairo size 1400,650 noenhanced
+        f.write(f"""set terminal pngcairo size 1500,650 noenhanced
 set output '{os.path.join(args.out, "ratios.png")}'
 set title "snigate benchmarks: ratio to HAProxy (passthrough) / NGINX (terminate); > 1 = better (RTT, CPU, memory inverted)\\n{args.machine}"
 set style data histograms
@@ -397,7 +426,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set datafile missing '?'
-set key top left
+set key outside right top vertical
 set xtics rotate by -35
 set grid ytics
 set logscale y 2

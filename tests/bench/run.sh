@@ -6,7 +6,8 @@
 # Everything runs on loopback inside a network namespace of its own; every daemon gets
 # a config generated into a temp dir, is started here and stopped on exit. Every figure
 # in the output comes from a run of this script (raw runs in $OUT/results.json).
-# Knobs: QUICK=1, REPS=N, BENCH_OUT=dir, BENCH_PATHS="direct haproxy ..." (subset).
+# Knobs: QUICK=1, REPS=N, BENCH_OUT=dir, BENCH_PATHS="direct haproxy ..." (subset),
+# BENCH_PHASES="pt idle term scale reload perf" (subset, for development).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -53,7 +54,9 @@ fi
 
 # ---- 2. the namespace ---------------------------------------------------------------
 ip link set lo up
-sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1 \
+# ephemeral ports above every port we listen on (9000-9999), or a proxy's outgoing
+# connection can sit on a port a later listener needs
+sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1 \
 	net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 >/dev/null
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
@@ -74,6 +77,8 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	rm -rf "$PIN_BASE"-* 2>/dev/null || true
+	# keep the raw runs and the daemons' logs for inspection
+	mkdir -p "$OUT/logs" && cp "$TMP"/*.log "$TMP"/*.jsonl "$TMP"/*.cfg "$TMP"/*.conf "$OUT/logs/" 2>/dev/null || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -86,13 +91,13 @@ NOTES=$TMP/notes.jsonl
 
 NPROC=$(nproc)
 if ((QUICK)); then
-	REPS=${REPS:-3} BULK=256M RR_COUNT=2000 CONN_CONC="1 32" CONN_DUR=0.5
-	IDLE_CONNS=${IDLE_CONNS:-2000} TLS_DUR=0.5 TLS_BYTES=64M TLS_REPS=${TLS_REPS:-2}
-	SCALE_DUR=0.5 MODE=quick
+	REPS=${REPS:-3} BULK=128M RR_COUNT=2000 CONN_CONC="1 32" CONN_DUR=0.3
+	IDLE_CONNS=${IDLE_CONNS:-2000} TLS_DUR=0.3 TLS_BYTES=64M TLS_REPS=${TLS_REPS:-2}
+	SCALE_DUR=0.3 SCALE_REPS=5 MODE=quick
 else
 	REPS=${REPS:-5} BULK=2G RR_COUNT=20000 CONN_CONC="1 16 128" CONN_DUR=2
 	IDLE_CONNS=${IDLE_CONNS:-10000} TLS_DUR=2 TLS_BYTES=512M TLS_REPS=${TLS_REPS:-5}
-	SCALE_DUR=2 MODE=full
+	SCALE_DUR=1 SCALE_REPS=10 MODE=full
 fi
 SCALE_N=100000
 # A proxy holds two descriptors per connection: 10,000 idle connections need more than
@@ -114,6 +119,9 @@ PT_PATHS=(direct snigate-sockmap snigate-userspace haproxy nginx sniproxy)
 TERM_PATHS=(snigate-tls nginx-tls)
 if [ -n "${BENCH_PATHS:-}" ]; then read -r -a PT_PATHS <<<"$BENCH_PATHS"; fi
 
+PHASES=" ${BENCH_PHASES:-pt idle term scale reload perf} "
+want() { [[ $PHASES == *" $1 "* ]]; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 note() { printf '{"topic":%s,"text":%s}\n' "$(json_str "$1")" "$(json_str "$2")" >>"$NOTES"; }
 unavail() { UNAVAIL[$1]=$2; log "$1: not available: $2"; }
@@ -135,15 +143,16 @@ stop_daemon() {
 	wait "$pid" 2>/dev/null || true
 	unset "PIDS[$1]"
 }
-wait_listen() { # PORT [SECONDS]
-	local i
-	for ((i = 0; i < ${2:-10} * 20; i++)); do
+wait_listen() { # PORT [SECONDS [DAEMON]]: 1 on timeout or when DAEMON exited
+	local end=$((SECONDS + ${2:-10}))
+	while ((SECONDS <= end)); do
 		ss -Htln "sport = :$1" | grep -q . && return 0
+		[ -z "${3:-}" ] || alive "$3" || return 1
 		sleep 0.05
 	done
 	return 1
 }
-alive() { kill -0 "${PIDS[$1]}" 2>/dev/null; }
+alive() { kill -0 "${PIDS[$1]:-0}" 2>/dev/null; }
 # pids of a daemon and its children (NGINX workers), comma separated
 pids_of() {
 	local p=${PIDS[$1]:-} c
@@ -343,13 +352,15 @@ if [ ! -x "$SNIGATE" ]; then
 elif ! "$SNIGATE" run --help >/dev/null 2>&1; then
 	SNIGATE_WHY="'snigate run --help' fails: $("$SNIGATE" run --help 2>&1 | tail -n1 | cut -c1-200)"
 fi
-# snigate_start NAME MANIFEST ENGINE PORT: starts `snigate run`, waits for PORT
+# snigate_start NAME MANIFEST ENGINE PORT: starts `snigate run`, waits for PORT;
+# on failure returns 1 with the reason in $WHY (not a subshell: PIDS must survive)
+WHY=""
 snigate_start() {
 	local name=$1 mf=$2 engine=$3 port=$4
 	rm -rf "$PIN_BASE-$name"
 	start_daemon "$name" "$SNIGATE" run -f "$mf" --engine "$engine" --pin-dir "$PIN_BASE-$name"
-	if ! wait_listen "$port" 60 || ! alive "$name"; then
-		echo "snigate run --engine $engine did not listen on :$port: $(last_line "$TMP/$name.log")"
+	if ! wait_listen "$port" 60 "$name" || ! alive "$name"; then
+		WHY="snigate run --engine $engine did not listen on :$port: $(last_line "$TMP/$name.log")"
 		stop_daemon "$name"
 		return 1
 	fi
@@ -357,14 +368,14 @@ snigate_start() {
 if [ -n "$SNIGATE_WHY" ]; then
 	for p in snigate-sockmap snigate-userspace snigate-tls; do unavail $p "$SNIGATE_WHY"; done
 else
-	if why=$(snigate_start snigate-sockmap "$TMP/snigate-main.yaml" sockmap "${PORT[snigate-sockmap]}"); then
+	if snigate_start snigate-sockmap "$TMP/snigate-main.yaml" sockmap "${PORT[snigate-sockmap]}"; then
 		PIDS[snigate-tls]=${PIDS[snigate-sockmap]}
 	else
-		unavail snigate-sockmap "$why"
-		unavail snigate-tls "$why"
+		unavail snigate-sockmap "$WHY"
+		unavail snigate-tls "$WHY"
 	fi
-	why=$(snigate_start snigate-userspace "$TMP/snigate-userspace.yaml" userspace "${PORT[snigate-userspace]}") ||
-		unavail snigate-userspace "$why"
+	snigate_start snigate-userspace "$TMP/snigate-userspace.yaml" userspace "${PORT[snigate-userspace]}" ||
+		unavail snigate-userspace "$WHY"
 fi
 PIDS[nginx-tls]=${PIDS[nginx]}
 
@@ -376,7 +387,7 @@ tls_probe() {
 d=json.loads(sys.stdin.read().strip().splitlines()[-1]); sys.exit(0 if d["conns"]>0 else 1)' 2>/dev/null
 }
 for p in haproxy nginx sniproxy; do
-	wait_listen "${PORT[$p]}" 10 || { unavail $p "did not listen: $(last_line "$TMP/$p.log")"; continue; }
+	wait_listen "${PORT[$p]}" 10 "$p" || { unavail $p "did not listen: $(last_line "$TMP/$p.log")"; continue; }
 done
 for p in "${PT_PATHS[@]}"; do
 	[ -z "${UNAVAIL[$p]:-}" ] || continue
@@ -395,20 +406,23 @@ record() {
 	local phase=$1 path=$2 test=$3 rep=$4 out err
 	shift 4
 	err=$TMP/err.txt
+	local w0=$EPOCHREALTIME
 	if out=$("$@" 2>"$err") && [ -n "$out" ]; then
-		printf '{"phase":"%s","path":"%s","test":"%s","rep":%s,"ok":true,"result":%s}\n' \
-			"$phase" "$path" "$test" "$rep" "$(tail -n1 <<<"$out")" >>"$RAW"
+		printf '{"phase":"%s","path":"%s","test":"%s","rep":%s,"ok":true,"wall_s":%s,"result":%s}\n' \
+			"$phase" "$path" "$test" "$rep" "$(elapsed "$w0" "$EPOCHREALTIME")" "${out##*$'\n'}" >>"$RAW"
 	else
 		printf '{"phase":"%s","path":"%s","test":"%s","rep":%s,"ok":false,"error":%s}\n' \
 			"$phase" "$path" "$test" "$rep" "$(json_str "$(last_line "$err")")" >>"$RAW"
 		log "$path $test rep $rep failed: $(last_line "$err")"
 	fi
 }
-cpu_args() { # PATH
-	local a=(--cpu-backend "$(pids_of backend)")
-	[ "$1" = direct ] || a+=(--cpu-pids "$(pids_of "$1")")
-	echo "${a[@]}"
-}
+declare -A CPU_ARGS=() # path -> --cpu-* options, computed once (pgrep is slow on a busy machine)
+for p in "${PT_PATHS[@]}" "${TERM_PATHS[@]}"; do
+	[ -n "${UNAVAIL[$p]:-}" ] && continue
+	CPU_ARGS[$p]="--cpu-backend $(pids_of backend)"
+	[ "$p" = direct ] || CPU_ARGS[$p]+=" --cpu-pids $(pids_of "$p")"
+done
+cpu_args() { echo "${CPU_ARGS[$1]}"; }
 load() { "$BIN/bench_load" --connect "127.0.0.1:${PORT[$1]}" --sni "$SNI" $(cpu_args "$1") "${@:2}"; }
 tls() { "$BIN/bench_tls" --connect "127.0.0.1:$2" --sni "$SNI" $(cpu_args "$1") "${@:3}"; }
 
@@ -428,8 +442,9 @@ pt_run() { # PATH TEST REP
 # rotate ARRAY-NAME BY: print the array rotated (each round starts with another path)
 rotate() { local -n a=$1; local n=${#a[@]} i; for ((i = 0; i < n; i++)); do echo "${a[(i + $2) % n]}"; done; }
 
-log "passthrough: paths ${avail_pt[*]:-none}; $REPS rounds"
+want pt && log "passthrough: paths ${avail_pt[*]:-none}; $REPS rounds"
 for ((r = 1; r <= REPS; r++)); do
+	want pt || break
 	for t in "${PT_TESTS[@]}"; do
 		for p in $(rotate avail_pt "$r"); do pt_run "$p" "$t" "$r"; done
 	done
@@ -441,6 +456,13 @@ done
 # port = the backend's) + one TCP and one sock_inode_cache slab object per socket.
 slab_size() { awk -v n="$1" '$1 == n { print $4 }' /proc/slabinfo; }
 SLAB_SOCK=$(($(slab_size TCP) + $(slab_size sock_inode_cache)))
+# sockmap engine: each socket in the sockhash also holds a kmalloc'd struct sk_psock and
+# one sk_psock_link; sizes from the kernel BTF, rounded up to the kmalloc bucket.
+btf_size() { bpftool btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null |
+	awk -v n="'$1'" '$2 == "STRUCT" && $3 == n { sub("size=", "", $4); print $4; exit }'; }
+kbucket() { local s=$1 b=8; ((s > 0)) || { echo 0; return; }; while ((b < s)); do b=$((b * 2)); done
+	((s <= 96 && s > 64)) && b=96; ((s <= 192 && s > 128)) && b=192; echo $b; }
+PSOCK_SOCK=$(($(kbucket "$(btf_size sk_psock)") + $(kbucket "$(btf_size sk_psock_link)")))
 sock_mem() { # PORT -> "sockets bytes"
 	ss -tmnH state established "( sport = :$1 or dport = :$BE_PORT )" | awk '
 		/skmem:/ { n++; s = $0; sub(/.*skmem:\(/, "", s); sub(/\).*/, "", s)
@@ -474,26 +496,35 @@ idle_run() { # PATH
 			"$p" "$(json_str "$(last_line "$TMP/idle-err.txt")")" >>"$RAW"
 		return
 	fi
-	sleep 1 # let the proxy finish its per-connection setup
+	sleep 0.3 # let the proxy finish its per-connection setup
 	rss1=$(rss_kb "$pids")
 	s1=$(sock_mem "${PORT[$p]}")
+	# sockmap engine: sockets in the sockhash each carry an sk_psock (counted, not assumed)
+	npsock=0
+	if [ "$p" = snigate-sockmap ] && [ -e "$PIN_BASE-$p/sng_socks" ]; then
+		npsock=$(bpftool map dump pinned "$PIN_BASE-$p/sng_socks" 2>/dev/null |
+			sed -n 's/^Found \([0-9]*\) element.*/\1/p')
+	fi
 	echo go >&"${IDLE[1]}"
 	read -r -t 30 res <&"${IDLE[0]}" || res='{}'
 	wait "$IDLE_PID" 2>/dev/null || true
-	printf '{"phase":"idle","path":"%s","test":"idle","rep":1,"ok":true,"result":{"client":%s,"held":%s,"rss_kb_before":%s,"rss_kb_after":%s,"sockets_before":%s,"skmem_before":%s,"sockets_after":%s,"skmem_after":%s,"slab_per_socket":%s}}\n' \
-		"$p" "$res" "${line#READY }" "$rss0" "$rss1" ${s0% *} ${s0#* } ${s1% *} ${s1#* } "$SLAB_SOCK" >>"$RAW"
-	sleep 0.5 # closing 10k connections: let the proxy settle before the next
+	printf '{"phase":"idle","path":"%s","test":"idle","rep":1,"ok":true,"result":{"client":%s,"held":%s,"rss_kb_before":%s,"rss_kb_after":%s,"sockets_before":%s,"skmem_before":%s,"sockets_after":%s,"skmem_after":%s,"slab_per_socket":%s,"psock_bytes":%s,"psock_entries":%s}}\n' \
+		"$p" "$res" "${line#READY }" "$rss0" "$rss1" ${s0% *} ${s0#* } ${s1% *} ${s1#* } "$SLAB_SOCK" "$PSOCK_SOCK" "${npsock:-0}" >>"$RAW"
+	sleep 0.2 # closing 10k connections: let the proxy settle before the next
 }
-log "memory per idle connection at $IDLE_CONNS connections"
-[ -z "${IDLE_WHY:-}" ] || { note idle "$IDLE_WHY"; log "$IDLE_WHY"; }
-for p in "${avail_pt[@]}"; do [ "$p" = direct ] || idle_run "$p"; done
+if want idle; then
+	log "memory per idle connection at $IDLE_CONNS connections"
+	[ -z "${IDLE_WHY:-}" ] || { note idle "$IDLE_WHY"; log "$IDLE_WHY"; }
+fi
+want idle && for p in "${avail_pt[@]}"; do [ "$p" = direct ] || idle_run "$p"; done
 
 # ---- terminate ----------------------------------------------------------------------------
 avail_term=()
 for p in "${TERM_PATHS[@]}"; do [ -n "${UNAVAIL[$p]:-}" ] || avail_term+=("$p"); done
 TERM_TESTS=(full-ec full-rsa resume-ec tls-down tls-up)
-log "terminate: paths ${avail_term[*]:-none}; $TLS_REPS rounds"
+want term && log "terminate: paths ${avail_term[*]:-none}; $TLS_REPS rounds"
 for ((r = 1; r <= TLS_REPS; r++)); do
+	want term || break
 	for t in "${TERM_TESTS[@]}"; do
 		for p in $(rotate avail_term "$r"); do
 			case $t in
@@ -509,13 +540,33 @@ for ((r = 1; r <= TLS_REPS; r++)); do
 done
 
 # ---- scale: 100,000 hostnames -------------------------------------------------------------
-if [ -x "$BIN/bench_compile" ]; then
-	log "bench_compile (policy compile of $SCALE_N hostnames)"
-	record scale bench_compile compile 1 "$BIN/bench_compile"
+if ! want scale; then
+	:
+elif ((QUICK)); then
+	note scale "policy compiler alone (bench_compile, 3 runs of 100,000 hostnames) is left to make bench; the `snigate run` start time includes the compile"
+elif [ -x "$BIN/bench_compile" ]; then
+	log "bench_compile (policy compile of $SCALE_N hostnames; its own 3 runs, best reported)"
+	# its output is text: keep it whole and pick the figures out of it
+	if bc_out=$("$BIN/bench_compile" 2>&1); then
+		printf '{"phase":"scale","path":"bench_compile","test":"compile","rep":1,"ok":true,"result":%s}\n' \
+			"$(python3 -c 'import json,re,sys
+t=sys.argv[1]; d={"output":t.splitlines()}
+m=re.search(r"best: parse (\d+) ms \+ compile (\d+) ms = (\d+) ms",t)
+if m: d.update(parse_ms=int(m[1]),compile_ms=int(m[2]),total_ms=int(m[3]))
+m=re.search(r"best[^:]*: parse\+compile (\d+) ms wall, (\d+) ms cpu",t)
+if m: d.update(total_ms=int(m[1]),cpu_ms=int(m[2]))
+m=re.search(r"input: .*= (\d+) hostnames",t)
+if m: d["hostnames"]=int(m[1])
+print(json.dumps(d))' "$bc_out")" >>"$RAW"
+	else
+		note scale "bench_compile failed: $(tail -n1 <<<"$bc_out")"
+	fi
 else
 	note scale "bench_compile not built ($BIN/bench_compile missing): compile-only timing not measured"
 fi
-if [ -n "$SNIGATE_WHY" ]; then
+if ! want scale; then
+	:
+elif [ -n "$SNIGATE_WHY" ]; then
 	note scale "snigate scale runs not measured: $SNIGATE_WHY"
 	note reload "route change time not measured: $SNIGATE_WHY"
 else
@@ -525,7 +576,7 @@ else
 	for s in scale-10 scale-100k; do
 		n=$([ $s = scale-10 ] && echo 10 || echo $SCALE_N)
 		t0=$(date +%s.%N)
-		if why=$(snigate_start $s "$TMP/$s.yaml" sockmap "${PORT[$s]}"); then
+		if snigate_start $s "$TMP/$s.yaml" sockmap "${PORT[$s]}"; then
 			# loaded = the last hostname of the table is routed
 			ok=0
 			for ((i = 0; i < 600; i++)); do
@@ -535,17 +586,18 @@ else
 			t1=$(date +%s.%N)
 			if ((ok)); then
 				printf '{"phase":"scale","path":"%s","test":"load","rep":1,"ok":true,"result":{"hostnames":%s,"seconds":%s,"manifest_bytes":%s}}\n' \
-					$s $n "$(echo "$t1 - $t0" | bc -l)" "$(stat -c %s "$TMP/$s.yaml")" >>"$RAW"
+					$s $n "$(elapsed "$t0" "$t1")" "$(stat -c %s "$TMP/$s.yaml")" >>"$RAW"
 			else
 				unavail $s "started but h$((n - 1)).scale.example.com not routed within 30 s"
 			fi
 		else
-			unavail $s "$why"
+			unavail $s "$WHY"
 		fi
 	done
 	scale_paths=()
 	for s in scale-10 scale-100k; do [ -n "${UNAVAIL[$s]:-}" ] || scale_paths+=($s); done
-	for ((r = 1; r <= REPS; r++)); do
+	# short alternating runs: the two instances see the same machine noise
+	for ((r = 1; r <= SCALE_REPS; r++)); do
 		for s in $(rotate scale_paths "$r"); do
 			record scale $s conn-32 "$r" "$BIN/bench_load" --connect "127.0.0.1:${PORT[$s]}" \
 				--sni-fmt "h%d.scale.example.com" --sni-count 10 --cpu-pids "$(pids_of $s)" \
@@ -562,7 +614,7 @@ else
 		manifest_gateway reload "$(listener pt "${PORT[reload]}" Passthrough)"
 		route old-route reload pt "old.example.com"
 	} >"$rf"
-	if why=$(snigate_start reload "$rf" sockmap "${PORT[reload]}"); then
+	if snigate_start reload "$rf" sockmap "${PORT[reload]}"; then
 		route new-route reload pt "new.example.com" >>"$rf"
 		t0=$(date +%s.%N)
 		kill -HUP "${PIDS[reload]}"
@@ -575,7 +627,7 @@ else
 		t1=$(date +%s.%N)
 		if ((ok)); then
 			printf '{"phase":"reload","path":"snigate-sockmap","test":"route-change","rep":1,"ok":true,"result":{"seconds":%s}}\n' \
-				"$(echo "$t1 - $t0" | bc -l)" >>"$RAW"
+				"$(elapsed "$t0" "$t1")" >>"$RAW"
 		elif ! alive reload; then
 			note reload "route change time not measured: SIGHUP ended 'snigate run' (no reload support yet)"
 		else
@@ -583,21 +635,25 @@ else
 		fi
 		stop_daemon reload
 	else
-		note reload "route change time not measured: $why"
+		note reload "route change time not measured: $WHY"
 	fi
 fi
 
 # ---- perf: what limits the bulk numbers (full mode) -------------------------------------
 PERF_OK=0
 if perf record -o "$TMP/perf-probe.data" -e cpu-clock -a -- true >/dev/null 2>&1; then PERF_OK=1; fi
-if ((PERF_OK)) && ((!QUICK)); then
+if ! want perf; then
+	:
+elif ((PERF_OK)) && ((!QUICK)); then
 	for p in "${avail_pt[@]}"; do
 		perf record -q -o "$TMP/perf-$p.data" -e cpu-clock -F 499 -a -g -- \
 			"$BIN/bench_load" --connect "127.0.0.1:${PORT[$p]}" --sni "$SNI" --mode down \
 			--bytes $BULK >/dev/null 2>&1 || continue
-		perf report -i "$TMP/perf-$p.data" --no-children --sort comm,sym --stdio 2>/dev/null |
-			grep -E '^ +[0-9.]+%' | head -n 12 >"$OUT/perf-$p.txt" || true
-		note "perf-$p" "$(head -n 6 "$OUT/perf-$p.txt" | sed -E 's/ +/ /g' | paste -sd';' -)"
+		ourpids=$(pids_of backend)
+		[ "$p" = direct ] || ourpids+=",$(pids_of "$p")"
+		perf report -i "$TMP/perf-$p.data" --no-children --sort pid,sym --stdio 2>/dev/null |
+			python3 "$HERE/perf_top.py" "$ourpids" bench_load >"$OUT/perf-$p.txt" || true
+		note "perf-$p" "$(sed -n '2,7p' "$OUT/perf-$p.txt" | sed -E 's/ +/ /g' | paste -sd';' -)"
 	done
 elif ((!PERF_OK)); then
 	note perf "perf record -e cpu-clock does not work here; limits inferred from per-process CPU only"
@@ -605,7 +661,7 @@ else
 	note perf "perf profiles skipped in quick mode (make bench records them)"
 fi
 if ! perf stat -e instructions true 2>&1 | grep -q '[0-9] *instructions'; then
-	note perf "hardware counters unavailable here (perf stat -e instructions: not supported); profiles use the cpu-clock software event"
+	note perf "hardware counters unavailable here (perf stat -e instructions: not supported); profiles use the cpu-clock software event, which charges time spent with interrupts off to the point they are re-enabled (_raw_spin_unlock_irqrestore: softirq/network work, not lock contention)"
 fi
 
 # ---- 8. report ----------------------------------------------------------------------------
@@ -615,7 +671,7 @@ for p in "${!UNAVAIL[@]}"; do
 done >"$TMP/unavail.jsonl"
 SNG_VERSION=$([ -x "$SNIGATE" ] && "$SNIGATE" --version 2>/dev/null || echo "not built")
 python3 "$HERE/report.py" --raw "$RAW" --notes "$NOTES" --unavail "$TMP/unavail.jsonl" \
-	--out "$OUT" --mode "$MODE" --reps "$REPS" --seconds "$(echo "$T1_ALL - $T0_ALL" | bc -l)" \
+	--out "$OUT" --mode "$MODE" --reps "$REPS" --seconds "$(elapsed "$T0_ALL" "$T1_ALL")" \
 	--machine "$(uname -srm); nproc $NPROC; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
 	--versions "$SNG_VERSION; $(haproxy -v | head -n1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); sniproxy $(sniproxy -V 2>&1 | head -n1 | awk '{print $NF}')" \
 	--config "bulk $BULK per run, rr $RR_COUNT x 64 B, conn runs ${CONN_DUR}s at concurrency $CONN_CONC, idle $IDLE_CONNS conns, terminate ${TLS_DUR}s x $TLS_REPS rounds, 16 handshakes in flight"
@@ -623,4 +679,4 @@ if command -v gnuplot >/dev/null && [ -s "$OUT/ratios.dat" ]; then
 	gnuplot "$OUT/ratios.gp" 2>"$TMP/gnuplot.err" || log "gnuplot failed: $(last_line "$TMP/gnuplot.err")"
 fi
 cat "$OUT/table.md"
-log "wrote $OUT/table.md, $OUT/results.json, $OUT/ratios.png in $(printf '%.0f' "$(echo "$T1_ALL - $T0_ALL" | bc -l)") s"
+log "wrote $OUT/table.md, $OUT/results.json, $OUT/ratios.png in $(elapsed "$T0_ALL" "$T1_ALL" | cut -d. -f1) s"

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Helpers for the Kubernetes API server STAND-IN tests (tests/priv/6x-*.sh).
 # Source after tests/lib.sh. Needs python3 (stdlib only), curl, openssl.
+# shellcheck shell=bash
 # Run in a private network namespace (loopback only) when root: re-exec
 # the test under unshare -n, as the xdp-tools test scripts do.
-if [ -z "${SNG_K8S_NETNS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+# (K8S_NO_UNSHARE=1: the test makes its own namespaces, e.g. with new_netns.)
+if [ -z "${SNG_K8S_NETNS:-}" ] && [ -z "${K8S_NO_UNSHARE:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
 	rm -rf "$TMP"
 	trap - EXIT
 	exec unshare -n env SNG_K8S_NETNS=1 bash "$0" "$@"
@@ -52,7 +54,7 @@ standin_start() {
 	k8s_fixtures
 	case " $* " in *" --tls-cert "*) scheme=https ;; esac
 	rm -f "$TMP/standin.port"
-	python3 "$K8S_DIR/standin.py" --fixtures "$TMP/fixtures" --rbac "$TMP/rbac.json" \
+	${K8S_EXEC:-} python3 "$K8S_DIR/standin.py" --fixtures "$TMP/fixtures" --rbac "$TMP/rbac.json" \
 		--token "$SA_USER=$SA_TOKEN" --port-file "$TMP/standin.port" "$@" \
 		>"$TMP/standin.log" 2>&1 &
 	STANDIN_PID=$!
@@ -69,11 +71,12 @@ standin_start() {
 	[ $scheme = https ] && CTL="https://127.0.0.1:$STANDIN_PORT"
 }
 
-# ctl GET|POST PATH [JSON]: the stand-in's control endpoint.
+# ctl GET|POST PATH [JSON]: the stand-in's control endpoint. $K8S_EXEC
+# (e.g. "ip netns exec NS") prefixes the stand-in and ctl.
 ctl() {
 	local m=$1 p=$2
 	shift 2
-	curl -sSk -X "$m" -H 'Content-Type: application/json' ${1:+--data-binary "$1"} "$CTL/_standin/$p"
+	${K8S_EXEC:-} curl -sSk -X "$m" -H 'Content-Type: application/json' ${1:+--data-binary "$1"} "$CTL/_standin/$p"
 }
 
 # watch_start NAME [k8s_watch args...]: run the harness in the background,

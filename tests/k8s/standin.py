@@ -18,15 +18,20 @@ concurrency. Optional RBAC enforcement from ClusterRole/Role JSON.
 
 Control endpoints (no auth), all JSON:
   POST /_standin/apply       body: object       -> ADDED or MODIFIED event
+                             (a JSON array: a burst, applied back to back)
   POST /_standin/delete      body: {kind, namespace?, name} -> DELETED event
   POST /_standin/expire?mode=event|http
         compact history: every resourceVersion handed out so far becomes too old;
         open watches get an ERROR 410 event (mode=event) or are closed and
         the reconnect gets HTTP 410 (mode=http).
+  POST /_standin/inject?plural=P  body: raw bytes written into open watches
+                             of P (fault injection: malformed events)
+  POST /_standin/expire_continue   the next list continue token is too old
+                             (410, as after a compaction between pages)
   GET  /_standin/patches     every PATCH received (status write-back)
   GET  /_standin/requests    every API request (method, path, code, user)
   GET  /_standin/events      every event: rv, type, kind, key, sent (time
-                             the event was first written to a watch stream)
+                             just before it was first written to a watch stream)
   GET  /_standin/dump        every stored object as a kind: List
   GET  /_standin/health
 """
@@ -107,6 +112,7 @@ class State:
         self.requests = []
         self.events = []        # dicts, index aligned with history
         self.expire_mode = "event"
+        self.expire_continue = False
         self.tokens = {}        # token -> user
         self.forbidden = set()
         self.rbac = None
@@ -417,7 +423,8 @@ class Handler(BaseHTTPRequestHandler):
                 rv, start = int(tok["rv"]), int(tok["start"])
             except (ValueError, KeyError, TypeError):
                 return self.send_status(400, "BadRequest", "invalid continue token")
-            if rv < st.floor:
+            if rv < st.floor or st.expire_continue:
+                st.expire_continue = False
                 return self.send_status(410, "Expired",
                                         "The provided continue parameter is too old to display "
                                         "a consistent list result.")
@@ -490,6 +497,8 @@ class Handler(BaseHTTPRequestHandler):
                             410, "Expired", "too old resource version: %d (%d)"
                             % (since, st.floor))}) + "\n").encode())
                     break
+                elif what == "raw":
+                    self.chunk(arg)
                 elif what == "close":
                     break
             self.chunk(b"")
@@ -505,11 +514,20 @@ class Handler(BaseHTTPRequestHandler):
         rv, plural, etype, obj, ev = h
         if ns is not None and obj["metadata"].get("namespace") != ns:
             return
-        self.chunk((json.dumps({"type": etype, "object": self.wire(obj, plural, version)})
-                    + "\n").encode())
+        line = (json.dumps({"type": etype, "object": self.wire(obj, plural, version)})
+                + "\n").encode()
+        # Stamped before the write: latencies measured from it are upper bounds.
         with st.lock:
             if ev["sent"] is None:
                 ev["sent"] = time.time()
+        if self.server.args.split_events:
+            # Chunk boundaries are arbitrary on the wire: split the event
+            # mid-object, with a pause, so the client must reassemble it.
+            self.chunk(line[:len(line) // 2])
+            time.sleep(0.02)
+            self.chunk(line[len(line) // 2:])
+        else:
+            self.chunk(line)
 
     def do_POST(self):
         if self.path.startswith("/_standin/"):
@@ -638,10 +656,26 @@ class Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
         raw = self.body()
+        if u.path == "/_standin/inject":
+            # Fault injection: raw bytes into every open watch of a resource.
+            with st.lock:
+                ws = [w for w in st.watchers if w.plural == q.get("plural")]
+            for w in ws:
+                w.q.put(("raw", raw))
+            return self.send_json(200, {"watchers": len(ws)})
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
             return self.send_json(400, {"error": "bad JSON"})
+        if u.path == "/_standin/apply" and isinstance(body, list):
+            # A burst: every object applied back to back, one event each.
+            rvs = []
+            for o in body:
+                plural = KIND_TO_PLURAL.get(o.get("kind"))
+                if not plural:
+                    return self.send_json(400, {"error": "unknown kind"})
+                rvs.append(st.put(plural, o)["metadata"]["resourceVersion"])
+            return self.send_json(200, {"rvs": rvs})
         if u.path == "/_standin/apply":
             plural = KIND_TO_PLURAL.get(body.get("kind"))
             if not plural:
@@ -655,6 +689,9 @@ class Handler(BaseHTTPRequestHandler):
             if obj is None:
                 return self.send_json(404, {"error": "not found"})
             return self.send_json(200, {"rv": obj["metadata"]["resourceVersion"]})
+        if u.path == "/_standin/expire_continue":
+            st.expire_continue = True
+            return self.send_json(200, {})
         if u.path == "/_standin/expire":
             st.expire(q.get("mode", "event"))
             return self.send_json(200, {"floor": st.floor})
@@ -672,6 +709,8 @@ def main():
     ap.add_argument("--rbac", help="JSON array of ClusterRole/Role/*Binding to enforce")
     ap.add_argument("--tlsroute-versions", help="served TLSRoute versions, e.g. v1alpha2")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
+    ap.add_argument("--split-events", action="store_true",
+                    help="send each watch event in two chunks, 20 ms apart")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--client-ca", help="verify client certificates against this CA")

@@ -27,7 +27,9 @@ run_engine() {
 	done
 	# backend -> client half-close, with the client's FIN sent first
 	dp_backend source --hello "$HELLO" --bytes 256m
-	j=$(xfer --mode down --hello "$HELLO" --bytes 256m --shut-early)
+	# (--gap-ms: the FIN comes 200 ms after the hello, once spliced: a
+	# socket that got its FIN already cannot enter a sockhash)
+	j=$(xfer --mode down --hello "$HELLO" --bytes 256m --shut-early --gap-ms 200)
 	expect_ok "$engine download 256 MiB after an early client FIN" "$j"
 	sleep 0.3
 	grep -q '"end":"eof".*"verdict":"ok"' "$BACKEND_LOG" || fail "$engine: backend did not see the client's FIN: $(cat "$BACKEND_LOG")"
@@ -35,12 +37,13 @@ run_engine() {
 
 	# RST from the client: the backend must see the connection end promptly
 	dp_backend echo
-	t0=$(date +%s%N)
-	j=$(xfer --hello "$HELLO" --bytes 8m --rst-after 1m)
+	# (a 200 ms pause after the hello: the splice is set up before the RST)
+	j=$(xfer --hello "$HELLO" --bytes 8m --gap-ms 200 --rst-after 1m)
 	echo "$j" | grep -q '"end":"sent-rst"' || fail "$engine: client did not reset: $j"
+	t0=$(date +%s%N)
 	for ((i = 0; i < 30; i++)); do grep -q '"end"' "$BACKEND_LOG" && break; sleep 0.1; done
-	grep -q '"end":"reset"\|"end":"eof"' "$BACKEND_LOG" || fail "$engine: backend still open 3 s after the client's RST"
-	ok "$engine: client RST closed the backend side in $(( ($(date +%s%N) - t0) / 1000000 )) ms ($(jq -r .end "$BACKEND_LOG"))"
+	grep -q '"end":"reset"' "$BACKEND_LOG" || fail "$engine: backend not reset within 3 s of the client's RST: $(cat "$BACKEND_LOG")"
+	ok "$engine: client RST reset the backend side within $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 	# RST from the backend after 1 MiB: the client sees a reset, not a hang
 	dp_backend source --hello "$HELLO" --bytes 64m --rst-after 1m
 	j=$(xfer --mode down --hello "$HELLO" --bytes 64m --timeout 5)
@@ -54,9 +57,12 @@ run_engine() {
 	if [ "$engine" = sockmap ]; then
 		# the kernel, not the agent, moved the bytes
 		local up
+		local up down
 		up=$(stat_sum sng_lstats 0 bytes_up)
+		down=$(stat_sum sng_lstats 0 bytes_down)
 		[ "$up" -gt $((700 * 1024 * 1024)) ] || fail "sockmap: only $up bytes redirected upstream by BPF"
-		ok "sockmap: BPF redirected $up bytes upstream (sng_lstats)"
+		[ "$down" -gt $((300 * 1024 * 1024)) ] || fail "sockmap: only $down bytes redirected downstream by BPF"
+		ok "sockmap: BPF redirected $up bytes up, $down down (sng_lstats; agent copies are counted there too)"
 	fi
 	kill "$BACKEND_PID"; BACKEND_PID=
 	dp_agent_stop

@@ -17,7 +17,7 @@ for engine in sockmap userspace; do
 	dp_agent "$engine"
 	dp_backend echo
 	base_est=$(ip netns exec "$NS" ss -Htan state established | wc -l)
-	j=$(xfer --mode many --hello "$HELLO" --bytes 1k --count "$N" --conc 32 --timeout 10)
+	j=$(xfer --mode many --hello "$HELLO" --bytes 1k --no-shut --count "$N" --conc 32 --timeout 10)
 	echo "$j" | grep -q '"verdict":"ok"' || fail "$engine: $j"
 	ok "$engine: $N connections ok: $(echo "$j" | jq -c '{secs,conn_per_s}')"
 	for ((i = 0; i < 50; i++)); do

@@ -3,11 +3,32 @@
 # Terminate end to end: `snigate run` + real openssl s_client. The seed's
 # tls-terminate listener (8443) with two certificateRefs, RSA 2048 for
 # bar.example.com and ECDSA P-256 for ec.example.com/*.ec.example.com,
+# (and first the seed example itself, examples/seed, with its demo CA),
 # chosen by SNI; TLS 1.2 and 1.3; no ALPN by default; resumption; plaintext
 # to a TCP line backend; rejections close without application data.
 . "$(dirname "$0")/../lib.sh"
 . "$SNIGATE_ROOT/tests/terminate/lib.sh"
 term_require
+
+# 0. the seed example verbatim: s_client -servername bar.example.com to 8443
+#    sees the tls-terminate-certificate chain, verified against its CA, and
+#    the plain TCP bar-svc backend answers
+SEED=$SNIGATE_ROOT/examples/seed
+if [ -f "$SEED/demo-ca.crt" ] && [ -f "$SEED/tls-terminate-certificate.yaml" ]; then
+	NS0=$(new_netns seed)
+	start_tcpserver "$NS0" 127.0.0.1:8080 bar-svc
+	start_snigate "$NS0" "$SEED" 443 8443
+	PKI=$TMP/seedpki; mkdir -p "$PKI"; cp "$SEED/demo-ca.crt" "$PKI/ca.crt"
+	tls_ask "$NS0" 8443 bar.example.com "$TMP/seed.out" || { show "$TMP/seed.out"; fail "seed: s_client failed"; }
+	verified "$TMP/seed.out" || { show "$TMP/seed.out"; fail "seed: chain not verified by demo-ca.crt"; }
+	[ "$(leaf_cn "$TMP/seed.out")" = bar.example.com ] || { show "$TMP/seed.out"; fail "seed: leaf"; }
+	[ "$(backend_name "$TMP/seed.out")" = bar-svc ] || { show "$TMP/seed.out"; fail "seed: no bar-svc"; }
+	[ "$(backend_tls "$TMP/seed.out")" = false ] || { show "$TMP/seed.out"; fail "seed: not plaintext"; }
+	ok "seed: bar.example.com on 8443 verified against demo-ca.crt, plaintext to bar-svc"
+	kill "$SNG_PID"
+else
+	echo "note: examples/seed lacks demo-ca.crt/tls-terminate-certificate.yaml; seed check skipped"
+fi
 
 NS=$(new_netns term)
 PKI=$TMP/pki MAN=$TMP/manifests
@@ -169,3 +190,4 @@ tls_ask "$NS" 8443 bar.example.com "$out" || fail "after bad clients: s_client f
 [ "$(backend_tls "$out")" = false ] || fail "after bad clients: no backend"
 kill -0 "$SNG_PID" || fail "snigate died"
 ok "non-TLS client closed; service still fine"
+ktls_check "$NS"

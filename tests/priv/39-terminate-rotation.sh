@@ -8,6 +8,8 @@
 . "$(dirname "$0")/../lib.sh"
 . "$SNIGATE_ROOT/tests/terminate/lib.sh"
 term_require
+"$SNIGATE" run --help 2>&1 | grep -qiE 'SIGHUP|reload' ||
+	skip "snigate run has no reload yet (no SIGHUP/reload in run --help)"
 
 NS=$(new_netns rot)
 PKI=$TMP/pki MAN=$TMP/manifests

@@ -39,6 +39,31 @@ python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1000 else 1)" "$lat" 
 echo "$l" | grep -q '"default/foo-route"' || fail "delete dropped other routes: $l"
 ok "deleted route gone in $lat ms"
 
+# A burst of 20 routes (20 watch events back to back) is debounced into few
+# compiles; the last has them all.
+before=$(wc -l <"$TMP/a.jsonl")
+r=$(ctl POST apply "$(python3 -c 'import json; print(json.dumps([{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute", "metadata": {"name": "burst-%d" % i, "namespace": "default"}, "spec": {"parentRefs": [{"name": "example-gateway", "sectionName": "tls"}], "hostnames": ["b%d.example.com" % i], "rules": [{"backendRefs": [{"name": "foo-svc", "port": 443}]}]}} for i in range(1, 21)]))')")
+echo "$r" | grep -q '"rvs"' || fail "stand-in refused the burst: $r"
+wait_line "$TMP/a.jsonl" 'all("default/burst-%d" % i in j["routes"] for i in range(1, 21))' 10 >/dev/null ||
+	{ tail -5 "$TMP/a.err"; fail "burst not compiled"; }
+sleep 0.3
+burst=$(( $(wc -l <"$TMP/a.jsonl") - before ))
+echo "20 route additions -> $burst compiles"
+[ "$burst" -le 3 ] || fail "debounce did not coalesce: $burst compiles for 20 events"
+ok "burst of 20 events coalesced into $burst compiles"
+
+# A malformed object (the API server's schema would normally stop it) is
+# skipped with its path named; every other object still compiles.
+s0=$(wc -l <"$TMP/a.jsonl")
+ctl POST apply '{"apiVersion":"gateway.networking.k8s.io/v1","kind":"TLSRoute","metadata":{"name":"bad-route","namespace":"default"},"spec":{"parentRefs":[{"name":"example-gateway"}],"hostnames":"not-a-list","rules":[{"backendRefs":[{"name":"foo-svc","port":443}]}]}}' >/dev/null
+l=$(wait_line "$TMP/a.jsonl" "j['serial'] > $s0" 5) || fail "no compile after the malformed object"
+echo "$l" | grep -q '"default/foo-route"' && echo "$l" | grep -q '"default/burst-20"' ||
+	fail "a malformed object took others down: $l"
+echo "$l" | grep -q 'bad-route' && fail "malformed route compiled"
+grep -q 'k8s:TLSRoute/default/bad-route skipped: /spec/hostnames' "$TMP/a.err" ||
+	{ grep bad-route "$TMP/a.err"; fail "no clear message for the malformed object"; }
+ok "malformed object skipped: $(grep -o 'k8s:TLSRoute/default/bad-route skipped.*' "$TMP/a.err" | head -1)"
+
 # Let a few watch timeouts (2-2.5 s) pass: every reconnect must carry a
 # resourceVersion, and for namespaces (no events at all) a later one than
 # its list: only BOOKMARK events can have moved it.

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Kubernetes source against the API server STAND-IN: an expired watch (ERROR
 # event with a 410 Status, and an HTTP 410 on reconnect) relists, picks up
-# what changed meanwhile, and never compiles a partial table.
+# what changed meanwhile, and never compiles a partial table. Watch events
+# arrive split across chunks; lists are paginated.
 . "$(dirname "$0")/../lib.sh"
 . "$SNIGATE_ROOT/tests/k8s/lib-k8s.sh"
 k8s_require
-standin_start
+standin_start --split-events
 watch_start a --server "$STANDIN_URL" --token-file "$TMP/token" --no-status
 wait_line "$TMP/a.jsonl" 'j["serial"] == 1' 10 >/dev/null || { cat "$TMP/a.err"; fail "no initial compile"; }
 
@@ -48,3 +49,29 @@ for j in lines:
 print("%d compiles, all with foo-route and bar-route" % len(lines))
 PY
 ok "no partial table during relists"
+
+# 4. A garbled event line on the stream: the watch is dropped and resumed
+#    from the last good resourceVersion; nothing is lost.
+for i in $(seq 50); do
+	[ "$(ctl POST 'inject?plural=tlsroutes' $'{"type":"ADDED","object":{"metadata":{"name":garbage}\n' | pyjson 'd["watchers"]')" -ge 1 ] && break
+	sleep 0.1
+done
+ctl POST apply "$(route r-after-garbage r2.example.com)" >/dev/null
+wait_line "$TMP/a.jsonl" '"default/r-after-garbage" in j["routes"]' 5 >/dev/null ||
+	{ cat "$TMP/a.err"; fail "route after a garbled event never compiled"; }
+grep -q 'tlsroutes watch: bad event' "$TMP/a.err" || fail "garbled event not reported"
+ok "garbled watch event: $(grep -o 'tlsroutes watch: bad event.*' "$TMP/a.err" | head -1)"
+
+# 5. Paginated lists (limit=1): every page is followed through metadata.continue;
+#    an expired continue token (410) restarts the list from the first page.
+ctl POST expire_continue >/dev/null
+watch_start p --server "$STANDIN_URL" --token-file "$TMP/token" --no-status --list-limit 1
+l=$(wait_line "$TMP/p.jsonl" 'j["serial"] == 1' 10) || { cat "$TMP/p.err"; fail "paginated: no compile"; }
+echo "$l" | grep -q '"default/foo-route"' && echo "$l" | grep -q '"default/bar-route"' ||
+	fail "paginated list lost routes: $l"
+ctl GET requests | pyjson "[r for r in d if 'continue=' in r['path'] and r['code'] == 410][0]" >/dev/null ||
+	fail "the expired continue token was never answered with 410"
+ctl GET requests | pyjson "[r for r in d if 'continue=' in r['path'] and r['code'] == 200][0]" >/dev/null ||
+	fail "no continued page"
+grep -q 'continue token expired: relisting' "$TMP/p.err" || fail "no continue-expiry log"
+ok "paginated lists with continue; expired continue token restarts the list"

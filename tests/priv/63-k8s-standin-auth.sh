@@ -8,7 +8,7 @@
 . "$SNIGATE_ROOT/tests/k8s/lib-k8s.sh"
 k8s_require
 command -v openssl >/dev/null || skip "openssl missing"
-cd "$TMP"
+cd "$TMP" || fail "cd $TMP"
 gen() { openssl "$@" 2>/dev/null || fail "openssl $1"; }
 gen req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=standin-ca \
 	-keyout ca.key -out ca.crt

@@ -22,12 +22,18 @@ start_snigate() {
 		[ "$1" = "--" ] && { shift; extra=("$@"); break; }
 		ports+=("$1"); shift
 	done
-	SNG_PIN=/sys/fs/bpf/sng-test-$$-$RANDOM
-	SNG_LOG=$TMP/snigate.log
-	ip netns exec "$ns" "$SNIGATE" run -f "$dir" --pin-dir "$SNG_PIN" "${extra[@]}" \
+	# `ip netns exec` remounts /sys, hiding /sys/fs/bpf: pin on a private
+	# bpffs (also keeps the test apart from any running agent)
+	local bpf=$TMP/bpf-$ns
+	mkdir -p "$bpf"
+	mount -t bpf bpf "$bpf" || fail "mount bpffs on $bpf"
+	at_exit "umount $bpf"
+	SNG_PIN=$bpf/snigate
+	SNG_LOG=$TMP/snigate-$ns.log
+	ip netns exec "$ns" "$SNIGATE" run -f "$dir" --pin-dir "$SNG_PIN" --workers 2 "${extra[@]}" \
 		>"$SNG_LOG" 2>&1 &
 	SNG_PID=$!
-	at_exit "kill $SNG_PID; sleep 0.2; kill -9 $SNG_PID; rm -rf $SNG_PIN"
+	at_exit "kill $SNG_PID; sleep 0.3; kill -9 $SNG_PID"
 	for p in "${ports[@]}"; do
 		for ((i = 0; i < 100; i++)); do
 			ip netns exec "$ns" ss -Htln "sport = :$p" | grep -q . && break
@@ -71,3 +77,26 @@ backend_sni() { sed -n 's/.*"serverName":"\([^"]*\)".*/\1/p' "$1" | head -n1; }
 protocol_of() { sed -n 's/^ *Protocol *: *//p' "$1" | head -n1; }
 no_app_data() { ! grep -qE '^Gateway API Test|^PONG|^(true|false)$' "$1"; }
 show() { sed 's/^/    | /' "$1" | grep -vE 'BEGIN|END|^    \| [A-Za-z0-9+/=]{60,}$' | head -n 40; }
+
+# ktls_check NS: when the agent found kTLS, the netns's /proc/net/tls_stat
+# must count software TX and RX contexts (the terminated client legs) and no
+# decrypt error, and the agent must say it moved a connection to kTLS;
+# otherwise note the userspace path. Call after traffic.
+ktls_check() {
+	local st tx rx derr
+	if grep -q 'kTLS available' "$SNG_LOG"; then
+		st=$(ip netns exec "$1" cat /proc/net/tls_stat 2>/dev/null)
+		echo "note: kTLS in use; tls_stat: $(echo $st)"
+		tx=$(awk '$1 == "TlsTxSw" {print $2}' <<<"$st")
+		rx=$(awk '$1 == "TlsRxSw" {print $2}' <<<"$st")
+		derr=$(awk '$1 == "TlsDecryptError" {print $2}' <<<"$st")
+		[ "${tx:-0}" -gt 0 ] && [ "${rx:-0}" -gt 0 ] ||
+			fail "kTLS announced but no software kTLS contexts in tls_stat"
+		[ "${derr:-0}" -eq 0 ] || fail "kTLS decrypt errors: $derr"
+		grep -q 'kTLS: terminated connections now use kernel TLS' "$SNG_LOG" ||
+			fail "kTLS available but no connection moved to it"
+		ok "kTLS carried the terminated client legs ($tx TX / $rx RX contexts)"
+	else
+		echo "note: $(grep -m1 -o 'kTLS unavailable (TCP_ULP[^)]*)' "$SNG_LOG" || echo 'no kTLS line'): userspace copy"
+	fi
+}

@@ -125,7 +125,7 @@ static void usage(void)
 		"  --token-file F --ca F --insecure --sa-dir D\n"
 		"  --identity ID --lease-namespace NS --lease-duration S --renew-ms MS\n"
 		"  --no-status --debounce-ms MS --watch-timeout S --controller-name N\n"
-		"  --ref-resync S --status-out FILE --duration S --max-compiles N -v\n");
+		"  --ref-resync S --list-limit N --status-out FILE --duration S --max-compiles N -v\n");
 }
 
 int main(int argc, char **argv)
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 		{ "debounce-ms", 1, 0, 'd' }, { "watch-timeout", 1, 0, 'w' },
 		{ "controller-name", 1, 0, 'c' }, { "status-out", 1, 0, 'o' },
 		{ "duration", 1, 0, 'D' }, { "max-compiles", 1, 0, 'm' },
-		{ "ref-resync", 1, 0, 'R' }, { "verbose", 0, 0, 'v' }, { 0 }
+		{ "ref-resync", 1, 0, 'R' }, { "list-limit", 1, 0, 'l' }, { "verbose", 0, 0, 'v' }, { 0 }
 	};
 	struct k8s_options o = { 0 };
 	struct harness h = { 0 };
@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 		case 'D': duration = atof(optarg); break;
 		case 'm': h.max = strtoul(optarg, NULL, 10); break;
 		case 'R': o.ref_resync_s = (unsigned)atoi(optarg); break;
+		case 'l': o.list_limit = (unsigned)atoi(optarg); break;
 		case 'v': log_verbosity = LOG_DEBUG; break;
 		default: usage(); return 2;
 		}

@@ -341,14 +341,77 @@ static int case_silent(const struct tcase *tc)
 	return closed == n ? OUT_CLOSED : closed < 0 ? OUT_DATA : OUT_TIMEOUT;
 }
 
+static int case_half_open_hello(const struct tcase *tc)
+{
+	/* A whole hello, then our FIN at once (half-close before any answer):
+	 * the gateway must still route it and let the backend's reply back. */
+	static struct buf msg, wire;
+	const char *names[] = { tc->arg };
+	int fd, o;
+
+	build_hello_msg(&msg, names, 1, 0);
+	wrap_records(&wire, &msg, 16384);
+	fd = connect_target();
+	if (fd < 0)
+		return OUT_ERROR;
+	send_all(fd, wire.b, wire.n, 0, 0);
+	shutdown(fd, SHUT_WR);
+	o = classify(fd, timeout_ms);
+	close(fd);
+	return o;
+}
+
+static int case_half_open_silent(const struct tcase *tc)
+{
+	/* Connect and FIN at once, nothing sent: a clean close. */
+	int fd = connect_target(), o;
+
+	if (fd < 0)
+		return OUT_ERROR;
+	shutdown(fd, SHUT_WR);
+	o = classify(fd, timeout_ms);
+	close(fd);
+	return o;
+}
+
+static int case_half_open_vanished(const struct tcase *tc)
+{
+	/* Truly half-open connections: half a hello, then our socket vanishes
+	 * without FIN or RST (TCP_REPAIR close, needs CAP_NET_ADMIN), as when a
+	 * client host dies. arg = count. Nothing observable here: the caller
+	 * checks the gateway's hello-deadline counter and its socket table. */
+	static struct buf msg, wire;
+	const char *names[] = { "vanished.example.com" };
+	int n = atoi(tc->arg), i, fd, on = 1;
+
+	build_hello_msg(&msg, names, 1, 0);
+	wrap_records(&wire, &msg, 16384);
+	for (i = 0; i < n; i++) {
+		fd = connect_target();
+		if (fd < 0)
+			return OUT_ERROR;
+		send_all(fd, wire.b, wire.n / 2, 0, 0);
+		usleep(2000); /* let the bytes be acked before the socket goes */
+		if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
+			close(fd);
+			return OUT_ERROR;
+		}
+		close(fd);
+	}
+	return OUT_CLOSED;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sng_badinput --connect HOST:PORT --sni ROUTED_NAME [--timeout MS]\n"
-		   "                    [--slowloris N] [--only CASE]\n"
+		   "                    [--slowloris N] [--half-open N] [--only CASE]\n"
 		   "  Runs the bad-input battery against a gateway whose ROUTED_NAME is routed\n"
 		   "  to a TLS backend; prints one JSON line per case; exit 1 on any mismatch.\n"
 		   "  --timeout MS  how long to wait for the gateway's reaction (default 3000);\n"
-		   "                slowloris waits for it too: set it above the hello deadline.\n");
+		   "                slowloris waits for it too: set it above the hello deadline.\n"
+		   "  --slowloris N  silent connections held open (default 200)\n"
+		   "  --half-open N  connections that vanish without FIN/RST after half a\n"
+		   "                 hello (TCP_REPAIR; default 20)\n");
 }
 
 static int resolve(const char *spec)
@@ -378,14 +441,15 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "slowloris", required_argument, NULL, 'l' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "half-open", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 } };
-	const char *sni = NULL, *only = NULL, *slow = "200";
+	const char *sni = NULL, *only = NULL, *slow = "200", *vanish = "20";
 	char several[600], ip_sni[] = "192.0.2.1";
 	int o, bad = 0, ran = 0;
 	size_t i;
 
-	while ((o = getopt_long(argc, argv, "c:s:t:l:o:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:s:t:l:o:H:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			if (resolve(optarg)) {
@@ -397,6 +461,7 @@ int main(int argc, char **argv)
 		case 't': timeout_ms = atoi(optarg); break;
 		case 'l': slow = optarg; break;
 		case 'o': only = optarg; break;
+		case 'H': vanish = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -425,6 +490,9 @@ int main(int argc, char **argv)
 			{ "ip_literal_sni", OUT_CLOSED, case_hello, ip_sni, 0, 0, 0, 0 },
 			{ "several_sni", OUT_CLOSED, case_hello, several, 0, 0, 0, 0 },
 			{ "rst_after_hello", OUT_CLOSED, case_rst_after_hello, sni, 0, 0, 0, 0 },
+			{ "half_open_hello", OUT_ROUTED, case_half_open_hello, sni, 0, 0, 0, 0 },
+			{ "half_open_silent", OUT_CLOSED, case_half_open_silent, NULL, 0, 0, 0, 0 },
+			{ "half_open_vanished", OUT_CLOSED, case_half_open_vanished, vanish, 0, 0, 0, 0 },
 			{ "slowloris", OUT_CLOSED, case_silent, slow, 0, 0, 0, 0 },
 		};
 		char upper[256];

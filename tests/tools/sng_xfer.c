@@ -20,7 +20,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/sockios.h>
 
 #define BUF_SZ (256 * 1024)
 
@@ -97,7 +99,8 @@ struct opts {
 	int expect_fail;       /* client: expect the connection to be closed */
 	size_t skip_in;        /* server: bytes of prefix (ClientHello) to verify/skip */
 	const char *report;    /* server: JSON lines file */
-	const char *progress;  /* "<unix ms> <bytes>" lines every 100 ms */
+	const char *progress;  /* "<unix ms> <bytes> <queued>" lines every 100 ms */
+	bool progress_rx;      /* this end receives the counted bytes */
 };
 
 static struct opts o = { .drip_us = 1000, .rst_after = -1, .timeout_s = 60, .count = 1,
@@ -204,11 +207,13 @@ static void report(const char *fmt, ...)
 	pthread_mutex_unlock(&report_lock);
 }
 
-/* Append "<unix ms> <bytes>" to the progress file at most every 100 ms:
+/* Append "<unix ms> <bytes> <queued>" to the progress file at most every
+ * 100 ms (queued: SIOCOUTQ of a sender, SIOCINQ of a receiver):
  * client = payload bytes sent (up/echo) or received (down); server sink =
  * payload received, source = payload sent. The tests compare the two. */
-static void progress_tick(uint64_t bytes, bool force)
+static void progress_tick(int fd, uint64_t bytes, bool force)
 {
+	int q = 0;
 	static __thread double last;
 	struct timespec ts;
 	double t = now_s();
@@ -217,12 +222,16 @@ static void progress_tick(uint64_t bytes, bool force)
 	if (!o.progress || (!force && t - last < 0.1))
 		return;
 	last = t;
+	/* what this end's own kernel still holds: unsent (sender) or unread
+	 * (receiver) bytes, so the tests can tell the proxy's share */
+	if (fd >= 0 && ioctl(fd, o.progress_rx ? SIOCINQ : SIOCOUTQ, &q))
+		q = 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	f = fopen(o.progress, "a");
 	if (!f)
 		return;
-	fprintf(f, "%lld %llu\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-		(unsigned long long)bytes);
+	fprintf(f, "%lld %llu %d\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+		(unsigned long long)bytes, q);
 	fclose(f);
 }
 
@@ -288,7 +297,7 @@ static void *server_conn(void *arg)
 				why = "pattern mismatch";
 			payload += (uint64_t)n;
 			in += (uint64_t)n;
-			progress_tick(payload, false);
+			progress_tick(fd, payload, false);
 			rate_wait(t0, payload);
 		}
 		end = end_name(n);
@@ -320,9 +329,9 @@ static void *server_conn(void *arg)
 				goto done;
 			}
 			out += len;
-			progress_tick(out, false);
+			progress_tick(fd, out, false);
 		}
-		progress_tick(out, true);
+		progress_tick(fd, out, true);
 		shutdown(fd, SHUT_WR);
 		/* wait for the client's FIN (or reset) */
 		while ((n = recv(fd, buf, BUF_SZ, 0)) > 0)
@@ -510,11 +519,11 @@ static void client_xfer(int fd, struct result *r)
 
 		if (sent < tx_total) {
 			pfd.events |= POLLOUT;
-		} else if (!shut && (!o.no_shut || o.shut_early)) {
-			shutdown(fd, SHUT_WR);
-			shut = true;
-		}
-		if (!up && !echo && o.shut_early && !shut) {
+		} else if (!shut && ((up && !o.no_shut) || (echo && (!o.no_shut || got >= rx_total)) ||
+				     (!up && !echo && (o.shut_early || got >= rx_total)))) {
+			/* up: FIN after the data; echo --no-shut and down:
+			 * FIN after the reply; down --shut-early: FIN right
+			 * after the hello (and --gap-ms) */
 			shutdown(fd, SHUT_WR);
 			shut = true;
 		}
@@ -557,7 +566,7 @@ static void client_xfer(int fd, struct result *r)
 			if (n > 0)
 				sent += (uint64_t)n;
 			if (!echo && up)
-				progress_tick(sent - o.hello_len, false);
+				progress_tick(fd, sent - o.hello_len, false);
 		}
 		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
 			size_t want = BUF_SZ;
@@ -589,7 +598,7 @@ static void client_xfer(int fd, struct result *r)
 			}
 			got += (uint64_t)n;
 			if (!echo && !up)
-				progress_tick(got, false);
+				progress_tick(fd, got, false);
 		}
 		if (o.rst_after >= 0 && !echo && !up && got >= (uint64_t)o.rst_after) {
 			send_rst(fd);
@@ -890,6 +899,7 @@ int main(int argc, char **argv)
 	if (load_hello())
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	o.progress_rx = server ? !strcmp(o.mode, "sink") : !strcmp(o.mode, "down");
 	if (server) {
 		if (o.hello_len && !o.skip_in)
 			o.skip_in = o.hello_len;

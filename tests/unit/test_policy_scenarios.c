@@ -301,6 +301,7 @@ static const struct exp ex_attach[] = {
 	{ E_LST, "gw/gw", "http-kinds", "ResolvedRefs", F, "InvalidRouteKinds" },
 	{ E_KINDS, "gw/gw", "http-kinds", NULL, "", NULL },
 	{ E_CLASS, "other-class", NULL, NULL, "-", NULL },
+	{ E_CLASS, "snigate", NULL, "Accepted", T, "Accepted" },
 	{ E_GW, "gw/not-ours", NULL, NULL, "-", NULL },
 	{ E_SNI, "127.0.3.1:1002", "a.example.com", NULL, "gw/all from-a !invalid", NULL },
 	{ E_SNI, "127.0.3.1:1002", "w.example.com", NULL, "gw/all whole-gateway !invalid", NULL },
@@ -619,7 +620,12 @@ static void check_exp(const struct policy_compiled *pc, const struct exp *e)
 		return;
 	case E_CLASS:
 		it = find_item(st, "GatewayClass", e->obj);
-		ck_assert_msg(!strcmp(e->status, "-") ? !it : it != NULL, "%s: class status", what);
+		if (!strcmp(e->status, "-")) {
+			ck_assert_msg(!it, "%s: unexpected GatewayClass status", what);
+			return;
+		}
+		ck_assert_msg(it, "%s: no GatewayClass status", what);
+		check_cond(what, json_object_get(json_object_get(it, "status"), "conditions"), e);
 		return;
 	case E_BIND:
 		b = find_bind(pc, e->obj);
@@ -821,6 +827,32 @@ START_TEST(test_options)
 }
 END_TEST
 
+/* A route that loses a hostname stays Accepted and says so (§4). */
+START_TEST(test_superseded_visible)
+{
+	const char *files[] = { CASE("route-precedence.yaml"), NULL, NULL, NULL };
+	struct policy_input *in;
+	struct policy_compiled *pc;
+	json_t *acc;
+	const char *msg;
+
+	go_to_srcdir();
+	pc = compile_files(files, &in);
+	acc = json_array_get(json_object_get(json_array_get(json_object_get(json_object_get(
+		find_item(pc->status, "TLSRoute", "rp/a-new"), "status"), "parents"), 0),
+		"conditions"), 0);
+	msg = json_string_value(json_object_get(acc, "message"));
+	ck_assert_ptr_nonnull(strstr(msg, "hostname dup.example.com on listener l-wild is served "
+				     "by TLSRoute rp/r-old"));
+	acc = json_array_get(json_object_get(json_array_get(json_object_get(json_object_get(
+		find_item(pc->status, "TLSRoute", "rp/r-old"), "status"), "parents"), 0),
+		"conditions"), 0);
+	ck_assert_ptr_null(strstr(json_string_value(json_object_get(acc, "message")), "served by"));
+	policy_compiled_free(pc);
+	policy_input_free(in);
+}
+END_TEST
+
 static Suite *scen_suite(void)
 {
 	Suite *s = suite_create("policy_scenarios");
@@ -832,6 +864,7 @@ static Suite *scen_suite(void)
 	tcase_add_test(tc, test_no_key_in_status);
 	tcase_add_test(tc, test_btls_compiled);
 	tcase_add_test(tc, test_options);
+	tcase_add_test(tc, test_superseded_visible);
 	suite_add_tcase(s, tc);
 	return s;
 }

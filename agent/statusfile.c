@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Atomic status-file writes: mkstemp next to the target, write, fsync,
+ * fchmod, rename, then fsync the directory so the rename is durable. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "statusfile.h"
+
+char *statusfile_render(json_t *status)
+{
+	char *s = json_dumps(status, JSON_INDENT(2)), *out;
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	out = realloc(s, n + 2);
+	if (!out) {
+		free(s);
+		return NULL;
+	}
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	return out;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int statusfile_write(const char *path, json_t *status)
+{
+	char *doc = NULL, *tmp = NULL, *dcopy = NULL;
+	int fd = -1, dfd, err;
+
+	doc = statusfile_render(status);
+	if (!doc || asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = write_all(fd, doc, strlen(doc));
+	if (!err && fchmod(fd, 0644))
+		err = -errno;
+	if (!err && fsync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	fd = -1;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err) {
+		unlink(tmp);
+		goto out;
+	}
+	dcopy = strdup(path);
+	if (dcopy) {
+		dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	if (err)
+		log_err("status file %s: %s", path, strerror(-err));
+	free(dcopy);
+	free(tmp);
+	free(doc);
+	return err;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* --status-file: the compiled status (same bytes as `snigate check -o json`)
+ * written atomically, temp file + rename, on every (re)compile. */
+#ifndef SNIGATE_STATUSFILE_H
+#define SNIGATE_STATUSFILE_H
+
+#include <jansson.h>
+
+/* Serialise @status as `snigate check -o json` prints it (2-space indent,
+ * trailing newline). Returns a malloc'd string or NULL (ENOMEM). */
+char *statusfile_render(json_t *status);
+
+/* Write @status to @path atomically: a temporary file in the same
+ * directory (mode 0644), fsync, rename over @path, fsync of the directory.
+ * Readers see the old or the new document, never a partial one. Returns 0
+ * or -errno (logged with the path); on failure @path is untouched. */
+int statusfile_write(const char *path, json_t *status);
+
+#endif /* SNIGATE_STATUSFILE_H */

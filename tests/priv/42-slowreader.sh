@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Slow readers on each side, both passthrough engines: a backend reading at
+# 4 MiB/s while the client uploads as fast as it can, and a client reading at
+# 4 MiB/s while the backend sends as fast as it can. What the kernel and the
+# agent hold for the connection must stay within the per-connection budget
+# (--conn-budget 1M here), where without flow control a sockmap redirect
+# absorbs hundreds of MB in a second (sockmap-facts 1.7).
+#   in flight   = bytes the sender wrote - bytes the slow reader read
+#   in sockets  = sum of Recv-Q + Send-Q of every TCP socket in the netns
+#                 (what normal TCP accounting bounds: the socket buffers)
+#   outside     = in flight - in sockets: psock queues + agent buffers, the
+#                 memory only the agent's flow control bounds
+# Asserts outside <= budget + one copy buffer (256 KiB) + 256 KiB slack, and
+# the agent's RSS growth per slow connection below 2 MiB. Then the transfers
+# finish and are verified byte-exact (32 MiB each). Last, echo transfers with
+# a rate-limited reader (flow control in both directions, then a FIN).
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/4x-lib.inc"
+rel_require
+BUDGET=$((1024 * 1024))
+LIMIT=$((BUDGET + 512 * 1024))
+RATE=4m
+FLAKY_EPS="127.0.0.3" rel_setup slow
+rel_backends
+rel_agent --conn-budget 1M
+sleep 0.3
+rss0=$(agent_rss_kb)
+kmem0=$(kmem_kb)
+
+# tcp_snapshot: one `ss -tni` of the netns: "local peer recvq sendq acked received"
+tcp_snapshot() {
+	ip netns exec "$NS" ss -Htni state established state fin-wait-1 state fin-wait-2 \
+		state close-wait state last-ack state closing | awk '
+		/^[A-Z]/ { rq = $2; sq = $3; l = $4; p = $5; next }
+		/^[0-9]/ { rq = $1; sq = $2; l = $3; p = $4; next }
+		{ ba = 0; br = 0
+		  for (i = 1; i <= NF; i++) {
+			if ($i ~ /^bytes_acked:/) { split($i, a, ":"); ba = a[2] }
+			if ($i ~ /^bytes_received:/) { split($i, a, ":"); br = a[2] }
+		  }
+		  print l, p, rq, sq, ba, br }'
+}
+# outside_now DIR PORT: from one consistent snapshot, print
+# "written read queued": bytes the fast writer's app wrote (acked + Send-Q),
+# bytes the slow reader's app read (received - Recv-Q), and the sum of all
+# Recv-Q + Send-Q
+outside_now() {
+	tcp_snapshot | awk -v dir="$1" -v port="$2" '
+		{ q += $3 + $4 }
+		$2 ~ (":" port "$") { cw = $5 - 1 + $4; cr = $6 - $3 }      # the client
+		$1 ~ /127\.0\.0\.3:9450$/ { bw = $5 - 1 + $4; br = $6 - $3 } # the backend
+		END { if (dir == "up") print cw + 0, br + 0, q + 0; else print bw + 0, cr + 0, q + 0 }'
+}
+
+# measure DIR PORT: one slow connection in direction DIR (up|down) on PORT,
+# sampled while the fast side is blocked, then finished and verified
+measure() {
+	local dir=$1 port=$2 be cl sent recv qs out worst=0 maxrss=0 rss kmem j t
+	rm -f "$TMP/be.json"
+	if [ "$dir" = up ]; then
+		rel_bg slow-be "$XFER" server 127.0.0.3:9450 --mode sink --hello "$HELLO_FLAKY" \
+			--read-rate $RATE --report "$TMP/be.json"
+	else
+		rel_bg slow-be "$XFER" server 127.0.0.3:9450 --mode source --hello "$HELLO_FLAKY" \
+			--bytes $SIZE --report "$TMP/be.json"
+	fi
+	be=$BG_PID
+	wait_port "$NS" 9450 5 || fail "slow backend"
+	if [ "$dir" = up ]; then
+		ip netns exec "$NS" "$XFER" client "127.0.0.1:$port" --mode up --hello "$HELLO_FLAKY" \
+			--bytes $SIZE --timeout 60 >"$TMP/cl.json" 2>&1 &
+	else
+		ip netns exec "$NS" "$XFER" client "127.0.0.1:$port" --mode down --hello "$HELLO_FLAKY" \
+			--bytes $SIZE --read-rate $RATE --timeout 60 >"$TMP/cl.json" 2>&1 &
+	fi
+	cl=$!
+	at_exit "kill -9 $cl"
+	sleep 0.5
+	for t in 1 2 3 4 5 6 7 8; do
+		sleep 0.3
+		read -r sent recv qs < <(outside_now "$dir" "$port")
+		out=$((sent - recv - qs))
+		[ $out -gt $worst ] && worst=$out
+		[ -n "${SLOW_DEBUG:-}" ] && echo "    sample $t: written $sent read $recv sockets $qs outside $out"
+		rss=$(agent_rss_kb)
+		[ "$rss" -gt $maxrss ] && maxrss=$rss
+	done
+	kmem=$(kmem_kb)
+	echo "  $dir port $port: in flight $(( (sent - recv) / 1024 )) KiB, in socket buffers $((qs / 1024)) KiB, outside them worst $((worst / 1024)) KiB; agent RSS max +$((maxrss - rss0)) KiB; skbuff+TCP kmem +$((kmem - kmem0)) KiB (system-wide, noisy)"
+	[ $((sent - recv)) -gt $((1024 * 1024)) ] || fail "$dir port $port: the fast side was not ahead ($sent vs $recv)"
+	[ $((sent - recv)) -le $((32 * 1024 * 1024)) ] || fail "$dir port $port: $(( (sent - recv) / 1024 )) KiB in flight for one connection"
+	[ $worst -le $LIMIT ] || fail "$dir port $port: $((worst / 1024)) KiB outside the socket buffers (budget $((BUDGET / 1024)) KiB)"
+	[ $((maxrss - rss0)) -le 2048 ] || fail "$dir port $port: agent RSS grew $((maxrss - rss0)) KiB for one slow connection"
+	wait $cl
+	j=$(cat "$TMP/cl.json")
+	echo "$j" | grep -q '"verdict":"ok"' || fail "$dir port $port: transfer not byte-exact: $j"
+	sleep 0.2
+	kill "$be" 2>/dev/null; wait "$be" 2>/dev/null
+	rel_agent_alive "$dir $port"
+	ok "$dir port $port: $((worst / 1024)) KiB outside socket buffers <= $((LIMIT / 1024)) KiB; $SIZE byte-exact ($(echo "$j" | jq -c '{secs}'))"
+}
+
+SIZE=${SLOW_SIZE:-32m}
+for port in 443 444; do
+	measure up $port
+	measure down $port
+done
+# echo with a rate-limited reader: both directions under flow control, then
+# the client's FIN; every byte must come back (bugs-reliability.md B9)
+be_echo() {
+	rel_bg echo-be "$XFER" server 127.0.0.3:9450 --mode echo --report "$TMP/echo-be.json"
+	wait_port "$NS" 9450 5 || fail "echo backend"
+}
+be_echo
+for port in 443 444; do
+	n=0 bad=0
+	for ((k = 0; k < ${SLOW_ECHO_RUNS:-10}; k++)); do
+		j=$(timeout -k 2 30 ip netns exec "$NS" "$XFER" client "127.0.0.1:$port" --hello "$HELLO_FLAKY" \
+			--bytes 16m --read-rate 32m)
+		n=$((n + 1))
+		echo "$j" | grep -q '"verdict":"ok"' || { bad=$((bad + 1)); echo "  port $port run $k: $j"; }
+	done
+	[ $bad -eq 0 ] || fail "port $port: $bad of $n echo transfers with a 32 MB/s reader lost bytes (B9)"
+	ok "port $port: $n echo transfers of 16 MiB with a 32 MB/s reader, flow control both ways, byte-exact"
+done
+sleep 0.3
+c1=$(map_entries sng_ctl) c2=$(map_entries sng_cnt)
+[ "$c1" = 0 ] && [ "$c2" = 0 ] || fail "map entries left: sng_ctl=$c1 sng_cnt=$c2"
+echo PASS
