@@ -109,8 +109,14 @@ static void put_sockaddr(struct out *o, const struct sockaddr_storage *ss)
 	} else if (ss && ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)ss;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-		snprintf(buf, sizeof(buf), "[%s]:%u", a, ntohs(in6->sin6_port));
+		/* a v4 client of a dual-stack "::" listener: print it as v4 */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], a, sizeof(a));
+			snprintf(buf, sizeof(buf), "%s:%u", a, ntohs(in6->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+			snprintf(buf, sizeof(buf), "[%s]:%u", a, ntohs(in6->sin6_port));
+		}
 	} else {
 		put_null(o);
 		return;
@@ -181,7 +187,7 @@ int accesslog_format(const struct accesslog_rec *r, char *buf, size_t cap)
 	put_key(&o, "client", false);
 	put_sockaddr(&o, r->client);
 	put_key(&o, "bind", false);
-	putf(&o, "%u", r->bind_id);
+	putf(&o, "%u", r->bind_id || !l ? r->bind_id : l->bind_id);
 	put_key(&o, "gateway", false);
 	if (l) {
 		snprintf(tmp, sizeof(tmp), "%s/%s", l->gateway_ns, l->gateway_name);

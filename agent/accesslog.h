@@ -18,7 +18,7 @@ struct policy_compiled;
 struct accesslog_rec {
 	const struct policy_compiled *pc;   /* names of ids; NULL: ids only */
 	const struct sockaddr_storage *client; /* NULL: unknown */
-	uint16_t bind_id;                   /* the listening socket group */
+	uint16_t bind_id;                   /* listening socket group; 0: the listener's */
 	uint32_t listener_id;               /* SNG_NO_ROUTE: none matched */
 	uint32_t route_id;                  /* SNG_NO_ROUTE: none */
 	uint32_t backend_id;                /* SNG_NO_ROUTE: none picked */

@@ -21,7 +21,8 @@
 
 static const char *const pinned_maps[] = {
 	"sng_routes", "sng_sets", "sng_backends", "sng_config", "sng_socks",
-	"sng_ctl", "sng_cnt", "sng_lstats", "sng_rstats",
+	"sng_ctl", "sng_cnt", "sng_lstats", "sng_rstats", "sng_chstats", "sng_events",
+	"sng_fc", "sng_chscratch",
 };
 
 static int open_pinned(const char *dir, const char *name)

@@ -67,12 +67,6 @@ void conn_set_interest(struct conn *c, unsigned i, uint32_t ev)
 		s->interest = ev;
 }
 
-static void idle_fire(struct worker *w, struct ev_timer *t);
-
-void conn_touch(struct conn *c)
-{
-	(void)c; /* the idle timer checks activity when it fires */
-}
 
 static void free_later(struct worker *w, void *arg)
 {
@@ -83,9 +77,18 @@ static void free_later(struct worker *w, void *arg)
 	free(c);
 }
 
+/* Outcome names for the log, by -reason (enum sng_reason). */
+static const char *const reason_names[SNG_R__COUNT] = {
+	"done", "hello_truncated", "not_tls", "bad_version", "not_hello", "malformed",
+	"hello_too_big", "no_sni", "bad_sni", "hello_timeout", "no_listener", "no_route",
+	"no_backend", "invalid_backend", "no_endpoint", "connect_fail", "client_closed",
+	"idle_timeout", "handshake_fail", "reset", "redirect_fail", "overload", "several_sni",
+};
+
 static const char *reason_str(int r)
 {
-	return r == SNG_OK ? "done" : hello_reason_name(r);
+	/* a code appended to the ABI without a name here reads "unknown" */
+	return r <= 0 && -r < SNG_R__COUNT && reason_names[-r] ? reason_names[-r] : "unknown";
 }
 
 void conn_close(struct conn *c, int reason, bool rst)
@@ -123,11 +126,11 @@ void conn_close(struct conn *c, int reason, bool rst)
 	}
 	c->counted = true;
 	log_dbg("conn %p closed: %s after %llu ms (agent copied %llu up, %llu down; "
-		"passing %u/%u, resumed %u/%u of %u/%u tries, squeezed %u/%u)",
+		"passing %u/%u, resumed %u/%u of %u/%u tries)",
 		(void *)c, reason_str(reason), (unsigned long long)(worker_now_ms() - c->start_ms),
 		(unsigned long long)c->s[0].copied, (unsigned long long)c->s[1].copied,
 		c->s[0].pauses, c->s[1].pauses, c->s[0].resumes, c->s[1].resumes,
-		c->s[0].resume_tries, c->s[1].resume_tries, c->s[0].squeezes, c->s[1].squeezes);
+		c->s[0].resume_tries, c->s[1].resume_tries);
 	c->state = CONN_DEAD;
 	if (c->lprev)
 		c->lprev->lnext = c->lnext;
@@ -152,7 +155,7 @@ static void reject(struct conn *c, int reason)
 	int fd = c->s[0].h.fd;
 	ssize_t n;
 
-	log_dbg("conn %p rejected: %s", (void *)c, hello_reason_name(reason));
+	log_dbg("conn %p rejected: %s", (void *)c, reason_str(reason));
 	if (c->d.listener_id == SNG_NO_ROUTE) {
 		/* No listener known: counted on no listener (log only). */
 	} else {

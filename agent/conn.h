@@ -40,9 +40,7 @@ struct conn_side {
 	bool passing;            /* the verdict passes: the agent forwards */
 	bool ordered;            /* psock queue drained since passing began */
 	bool clamped;            /* SO_RCVBUF capped at the first pause */
-	bool wclamped;           /* receive buffer squeezed while catching up */
-	int wclamp_saved;        /* SO_RCVBUF to restore */
-	unsigned pauses, resumes, resume_tries, squeezes; /* sockmap flow control */
+	unsigned pauses, resumes, resume_tries; /* sockmap flow control */
 	uint64_t consumed;       /* passed bytes read here and written to the other */
 	uint64_t copied;         /* bytes the agent moved in this direction */
 	uint64_t last_cnt;       /* redirected + passed at the last idle check */
@@ -129,7 +127,5 @@ struct pump_hooks {
 int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks);
 /* Set the epoll interest of side @i to @ev (only if it changed). */
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev);
-/* Idle/activity bookkeeping: re-arm the idle timer. */
-void conn_touch(struct conn *c);
 
 #endif

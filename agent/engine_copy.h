@@ -9,10 +9,9 @@
 /* Bytes buffered per direction by the copy engine. Large buffers make fewer
  * syscalls (sockmap-facts 4.5: a read/write copy beat splice(2) here). */
 #define COPY_BUF_SIZE (256 * 1024)
-/* Buffer of a paused sockmap direction: large enough to take the paused
- * socket's whole receive queue (capped at budget / 2) in one recv, so the
- * agent empties it faster than the sender refills it and the direction
- * goes back to the kernel path sooner. */
-#define SPLICE_CATCHUP_BUF (2 * 1024 * 1024)
+/* Buffer of a paused sockmap direction (userspace memory the agent holds
+ * per paused direction; 2 MiB was tried and did not make catching up
+ * measurably more likely). */
+#define SPLICE_CATCHUP_BUF (256 * 1024)
 
 #endif

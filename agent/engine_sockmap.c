@@ -165,34 +165,6 @@ static void sm_poll_fire(struct worker *w, struct ev_timer *t)
 	sm_step(container_of(t, struct conn, poll));
 }
 
-/* Squeeze (or restore) side i's receive buffer: the sender throttle of
- * flow control's first step. Bytes are redirected as they arrive, so the
- * socket's receive queue stays empty and its window is simply the buffer
- * size: squeezed to SOCKMAP_SQUEEZE the sender slows to a trickle (TCP
- * never shrinks an offered window; it stops growing it), restored it
- * reopens at once. No byte is dropped: nothing is queued while squeezed.
- * (TCP_WINDOW_CLAMP was tried first: it also lowers rcv_ssthresh, and
- * the window then regrew so slowly that bulk throughput fell tenfold.) */
-static void sm_window(struct conn *c, unsigned i, bool squeeze)
-{
-	struct conn_side *s = &c->s[i];
-	socklen_t l = sizeof(int);
-	int v = SOCKMAP_SQUEEZE;
-
-	if (squeeze == s->wclamped || s->h.fd < 0)
-		return;
-	if (squeeze) {
-		if (getsockopt(s->h.fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &s->wclamp_saved, &l) ||
-		    s->wclamp_saved <= SOCKMAP_SQUEEZE ||
-		    setsockopt(s->h.fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &v, sizeof(v)))
-			return;
-	} else {
-		setsockopt(s->h.fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &s->wclamp_saved,
-			   sizeof(s->wclamp_saved));
-	}
-	s->wclamped = squeeze;
-}
-
 /* A passing direction has nothing buffered and its socket said EAGAIN:
  * publish consumed; the verdict redirects again once passed == consumed. */
 static void sm_caught_up(struct conn *c, unsigned i)
@@ -214,7 +186,6 @@ static void sm_caught_up(struct conn *c, unsigned i)
 		s->passing = false;
 		s->ordered = false;
 		s->resumes++;
-		sm_window(c, i, false);
 	}
 }
 
@@ -294,13 +265,6 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 
 	if (!s || s->c->state != CONN_RUN)
 		return;
-	if (type == SNG_EV_SQUEEZE || type == SNG_EV_RELEASE) {
-		/* throttle (or stop throttling) the sender; bytes keep
-		 * being redirected in the kernel meanwhile */
-		s->squeezes += type == SNG_EV_SQUEEZE;
-		sm_window(s->c, s->idx, type == SNG_EV_SQUEEZE);
-		return;
-	}
 	if (s->passing) {
 		/* a new transition: something was redirected in between */
 		s->ordered = false;

@@ -44,8 +44,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <linux/tls.h>
 #include <sys/socket.h>
+#include <linux/tls.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 

@@ -116,14 +116,11 @@ fail:
 
 void worker_free(struct worker *w)
 {
-	struct worker_post *p;
-
 	if (!w)
 		return;
-	while ((p = w->posts)) {
-		w->posts = p->next;
-		free(p);
-	}
+	/* Callbacks posted after the loop ended (deferred frees of the
+	 * connections closed on stop) still run, on the caller's thread. */
+	run_posts(w);
 	pthread_mutex_destroy(&w->post_lock);
 	close(w->wake.fd);
 	close(w->epfd);

@@ -148,12 +148,7 @@ struct sng_cnt {
 	__u64 passed;     /* bytes the verdict left to the socket (SK_PASS) */
 	__u64 redirected; /* bytes redirected to the peer */
 	__u64 redirect_fail;
-	__u64 flags;      /* enum sng_cnt_flags (was pad; BPF-written) */
-};
-
-/* sng_cnt.flags: flow-control state of the socket, kept by the verdict. */
-enum sng_cnt_flags {
-	SNG_CNT_SQUEEZED = 1 << 0, /* lag over budget / 2: sender throttled */
+	__u64 pad;
 };
 _Static_assert(sizeof(struct sng_cnt) == 32, "sng_cnt size");
 
@@ -211,8 +206,6 @@ enum sng_event_type {
 	SNG_EV_PAUSE = 1,     /* flow control: lag to the peer over the budget */
 	SNG_EV_REDIRECT_FAIL, /* bpf_sk_redirect_hash failed: bytes passed */
 	SNG_EV_DISABLED,      /* ctl enable bit clear (agent paused it) */
-	SNG_EV_SQUEEZE,       /* lag over budget / 2: throttle the sender */
-	SNG_EV_RELEASE,       /* lag back under budget / 4: stop throttling */
 };
 
 struct sng_event {

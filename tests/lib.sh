@@ -7,10 +7,13 @@ set -u
 SNIGATE="$SNIGATE_ROOT/$BUILD/snigate"
 TOOLS="$SNIGATE_ROOT/$BUILD/tests/tools"
 TMP=$(mktemp -d /tmp/snigate-test.XXXXXX)
+# Cleanups go to a file, not only an array: at_exit called in a subshell
+# (NS=$(new_netns x)) must still run, else every such netns leaks.
 _cleanups=()
-at_exit() { _cleanups+=("$*"); }
+at_exit() { printf '%s\n' "$*" >>"$TMP/.cleanups"; }
 _run_cleanups() {
 	local i
+	[ -f "$TMP/.cleanups" ] && mapfile -t _cleanups <"$TMP/.cleanups"
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" >/dev/null 2>&1 || true; done
 	rm -rf "$TMP"
 }

@@ -121,25 +121,17 @@ static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 	fc = bpf_map_lookup_elem(&sng_fc, &zero);
 	if (fc)
 		budget = fc->budget;
-	/* Flow control in two steps. Over budget / 2 the agent is asked to
-	 * throttle the sender (it shrinks this socket's receive buffer, so
-	 * the window stops growing) while bytes keep flowing in the kernel:
-	 * a receiver-limited bulk flow then needs no copy at all. Over the
-	 * budget the verdict passes (the hard stop: the window closes as the
-	 * rcvbuf fills) and the agent forwards until it catches up. */
+	/* Flow control: over the budget the verdict passes, so the bytes
+	 * wait in this socket's own (accounted) queue, its window closes as
+	 * the rcvbuf fills, and the agent forwards them until it catches up.
+	 * (A first step that only throttled the sender with a window clamp
+	 * while redirecting on was tried: it halved the agent's copying in a
+	 * receiver-limited bulk run but let in-flight windows past the
+	 * budget; not kept.) */
 	if (budget) {
 		lag = sng_splice_lag(ctl, cnt);
 		if (lag + len > budget)
 			return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_PAUSE, lag);
-		if (lag + len > budget / 2) {
-			if (!(cnt->flags & SNG_CNT_SQUEEZED)) {
-				__sync_fetch_and_or(&cnt->flags, SNG_CNT_SQUEEZED);
-				sng_splice_event(cookie, SNG_EV_SQUEEZE, len, lag);
-			}
-		} else if ((cnt->flags & SNG_CNT_SQUEEZED) && lag < budget / 4) {
-			__sync_fetch_and_and(&cnt->flags, ~(__u64)SNG_CNT_SQUEEZED);
-			sng_splice_event(cookie, SNG_EV_RELEASE, len, lag);
-		}
 	}
 	peer = ctl->peer;
 	rc = bpf_sk_redirect_hash(skb, &sng_socks, &peer, 0);

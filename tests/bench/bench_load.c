@@ -505,6 +505,11 @@ static void run_conn(void)
 	       pct(lat, nlat, 0.5), pct(lat, nlat, 0.99));
 	bench_cpu_json(stdout, &c0, &c1);
 	printf("}\n");
+	if (!nconns) {
+		fprintf(stderr, "bench_load: no connection completed (%llu errors)\n",
+			(unsigned long long)nerrors);
+		exit(3);
+	}
 }
 
 /* Open opt.conns connections (at most opt.concurrency connecting at once),

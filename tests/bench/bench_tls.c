@@ -16,7 +16,7 @@
 
 #define IO_SZ (64 * 1024)
 
-enum mode { M_HS, M_RESUME, M_UP, M_DOWN };
+enum mode { M_HS, M_RESUME, M_UP, M_DOWN, M_PROBE };
 
 static struct {
 	struct sockaddr_storage ss;
@@ -179,6 +179,7 @@ struct slot {
 static struct slot *slots;
 static int ep;
 static uint64_t nconns, nerrors, nreused;
+static char last_error[160] = "none";
 
 static void slot_watch(unsigned i, uint32_t events)
 {
@@ -221,7 +222,12 @@ static void slot_end(unsigned i, int ok)
 			}
 		}
 	} else {
+		unsigned long e = ERR_peek_last_error();
+
 		nerrors++;
+		snprintf(last_error, sizeof(last_error), "%s in state %d, errno %s",
+			 e ? ERR_reason_error_string(e) : "no TLS error", (int)s->st,
+			 strerror(errno));
 	}
 	if (s->fd >= 0) {
 		epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -315,6 +321,45 @@ static void get_first_session(void)
 	close(fd);
 }
 
+/* One blocking handshake + 64-byte request/answer within opt.timeout.
+ * Returns the exit code: 0 when the path works. */
+static int run_probe(void)
+{
+	struct timeval tv = { .tv_sec = (time_t)opt.timeout };
+	struct bench_cmd cmd;
+	uint8_t reply[64];
+	size_t got = 0;
+	int fd = open_sock(0);
+	SSL *s;
+
+	if (fd < 0)
+		return 1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	s = new_ssl(fd);
+	if (SSL_connect(s) != 1)
+		goto fail;
+	bench_cmd_fill(&cmd, BENCH_OP_REPLY, sizeof(reply));
+	if (SSL_write(s, &cmd, sizeof(cmd)) != (int)sizeof(cmd))
+		goto fail;
+	while (got < sizeof(reply)) {
+		int r = SSL_read(s, reply + got, (int)(sizeof(reply) - got));
+
+		if (r <= 0)
+			goto fail;
+		got += (size_t)r;
+	}
+	SSL_free(s);
+	close(fd);
+	return 0;
+fail:
+	fprintf(stderr, "bench_tls: probe failed after %zu reply bytes: %s\n", got,
+		ERR_reason_error_string(ERR_peek_last_error()) ?: strerror(errno));
+	SSL_free(s);
+	close(fd);
+	return 1;
+}
+
 static void run_hs(void)
 {
 	struct bench_cpu c0, c1;
@@ -368,12 +413,18 @@ static void run_hs(void)
 	       (double)(opt.mode == M_RESUME ? nreused : nconns) / ((double)(t1 - t0) / 1e9));
 	bench_cpu_json(stdout, &c0, &c1);
 	printf("}\n");
+	if (!nconns || (opt.mode == M_RESUME && !nreused)) {
+		fprintf(stderr, "bench_tls: %s (%llu errors; last: %s)\n",
+			nconns ? "no connection resumed its session" : "no handshake completed",
+			(unsigned long long)nerrors, last_error);
+		exit(3);
+	}
 }
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bench_tls --connect HOST:PORT --sni NAME --mode full|resume|up|down\n"
+		"usage: bench_tls --connect HOST:PORT --sni NAME --mode full|resume|up|down|probe\n"
 		"  [--concurrency N] [--duration SEC] [--bytes SIZE] [--tls 1.2|1.3]\n"
 		"  [--cpu-pids P,P] [--timeout SEC]\n"
 		"The server certificate is not verified (benchmark only).\n");
@@ -408,6 +459,7 @@ int main(int argc, char **argv)
 			else if (!strcmp(optarg, "resume")) opt.mode = M_RESUME;
 			else if (!strcmp(optarg, "up")) opt.mode = M_UP;
 			else if (!strcmp(optarg, "down")) opt.mode = M_DOWN;
+			else if (!strcmp(optarg, "probe")) opt.mode = M_PROBE;
 			else usage();
 			break;
 		case 's': opt.sni = optarg; break;
@@ -449,6 +501,8 @@ int main(int argc, char **argv)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
 	/* SSL_shutdown sends nothing: the peer closes first in every test. */
 	SSL_CTX_set_quiet_shutdown(ctx, 1);
+	if (opt.mode == M_PROBE)
+		return run_probe();
 	if (opt.mode == M_UP || opt.mode == M_DOWN)
 		run_bulk();
 	else

@@ -45,7 +45,7 @@ if [ -z "${SNG_BENCH_NETNS:-}" ]; then
 			{ ((made_rcd)) && rm -f $rcd; die "apt-get install ${need[*]} failed"; }
 		((made_rcd)) && rm -f $rcd
 	fi
-	for f in bench_backend bench_load bench_tls; do
+	for f in bench_backend bench_load bench_tls bench_btfsize; do
 		[ -x "$BIN/$f" ] || die "$BIN/$f missing: run 'make bench' (it builds them)"
 	done
 	export SNG_BENCH_NETNS=1
@@ -92,7 +92,7 @@ NOTES=$TMP/notes.jsonl
 NPROC=$(nproc)
 if ((QUICK)); then
 	REPS=${REPS:-3} BULK=128M RR_COUNT=2000 CONN_CONC="1 32" CONN_DUR=0.3
-	IDLE_CONNS=${IDLE_CONNS:-2000} TLS_DUR=0.3 TLS_BYTES=64M TLS_REPS=${TLS_REPS:-2}
+	IDLE_CONNS=${IDLE_CONNS:-1000} TLS_DUR=0.3 TLS_BYTES=64M TLS_REPS=${TLS_REPS:-2}
 	SCALE_DUR=0.3 SCALE_REPS=5 MODE=quick
 else
 	REPS=${REPS:-5} BULK=2G RR_COUNT=20000 CONN_CONC="1 16 128" CONN_DUR=2
@@ -381,11 +381,7 @@ PIDS[nginx-tls]=${PIDS[nginx]}
 
 # ---- 6. check each path routes a real ClientHello -------------------------------------
 probe() { "$BIN/bench_load" --connect "127.0.0.1:$1" --sni "${2:-$SNI}" --mode probe --timeout "${3:-3}"; }
-tls_probe() {
-	"$BIN/bench_tls" --connect "127.0.0.1:$1" --sni "$SNI" --mode full --duration 0.2 \
-		--concurrency 1 2>&1 | python3 -c 'import json,sys
-d=json.loads(sys.stdin.read().strip().splitlines()[-1]); sys.exit(0 if d["conns"]>0 else 1)' 2>/dev/null
-}
+tls_probe() { "$BIN/bench_tls" --connect "127.0.0.1:$1" --sni "$SNI" --mode probe --timeout 5; }
 for p in haproxy nginx sniproxy; do
 	wait_listen "${PORT[$p]}" 10 "$p" || { unavail $p "did not listen: $(last_line "$TMP/$p.log")"; continue; }
 done
@@ -396,7 +392,8 @@ done
 for k in ec rsa; do
 	for p in "${TERM_PATHS[@]}"; do
 		[ -z "${UNAVAIL[$p]:-}" ] || continue
-		tls_probe "${PORT[$p-$k]}" || unavail "$p" "no TLS handshake + backend reply on :${PORT[$p-$k]} ($k)"
+		tls_probe "${PORT[$p-$k]}" 2>"$TMP/probe.err" ||
+			unavail "$p" "no TLS handshake + backend reply on :${PORT[$p-$k]} ($k): $(last_line "$TMP/probe.err")"
 	done
 done
 
@@ -443,12 +440,22 @@ pt_run() { # PATH TEST REP
 rotate() { local -n a=$1; local n=${#a[@]} i; for ((i = 0; i < n; i++)); do echo "${a[(i + $2) % n]}"; done; }
 
 want pt && log "passthrough: paths ${avail_pt[*]:-none}; $REPS rounds"
+# quick mode keeps to a time budget: on a busy machine a round can take 3x longer
+PT_BUDGET=${PT_BUDGET:-$( ((QUICK)) && echo 55 || echo 100000)}
+PT_T0=$SECONDS PT_ROUNDS=0
 for ((r = 1; r <= REPS; r++)); do
 	want pt || break
+	rt0=$SECONDS
 	for t in "${PT_TESTS[@]}"; do
 		for p in $(rotate avail_pt "$r"); do pt_run "$p" "$t" "$r"; done
 	done
 	log "round $r/$REPS done"
+	PT_ROUNDS=$r
+	if ((r < REPS && SECONDS - PT_T0 + SECONDS - rt0 > PT_BUDGET)); then
+		note rounds "passthrough: $r of $REPS rounds (the ${PT_BUDGET} s budget of bench-quick ran out: busy machine)"
+		log "time budget: stopping after $r of $REPS rounds"
+		break
+	fi
 done
 
 # ---- memory per idle connection ---------------------------------------------------------
@@ -458,10 +465,9 @@ slab_size() { awk -v n="$1" '$1 == n { print $4 }' /proc/slabinfo; }
 SLAB_SOCK=$(($(slab_size TCP) + $(slab_size sock_inode_cache)))
 # sockmap engine: each socket in the sockhash also holds a kmalloc'd struct sk_psock and
 # one sk_psock_link; sizes from the kernel BTF, rounded up to the kmalloc bucket.
-btf_size() { bpftool btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null |
-	awk -v n="'$1'" '$2 == "STRUCT" && $3 == n { sub("size=", "", $4); print $4; exit }'; }
 kbucket() { local s=$1 b=8; ((s > 0)) || { echo 0; return; }; while ((b < s)); do b=$((b * 2)); done
 	((s <= 96 && s > 64)) && b=96; ((s <= 192 && s > 128)) && b=192; echo $b; }
+btf_size() { "$BIN/bench_btfsize" "$1" 2>/dev/null | awk '{ print $2 }'; }
 PSOCK_SOCK=$(($(kbucket "$(btf_size sk_psock)") + $(kbucket "$(btf_size sk_psock_link)")))
 sock_mem() { # PORT -> "sockets bytes"
 	ss -tmnH state established "( sport = :$1 or dport = :$BE_PORT )" | awk '
@@ -481,6 +487,15 @@ rss_kb() { # comma list of pids
 		t=$((t + ${v:-0}))
 	done
 	echo $t
+}
+# settle PORT: wait (at most 15 s) until the proxy has closed every connection of the
+# last test, so the next test does not start against a proxy still tearing down 10k
+settle() {
+	local end=$((SECONDS + 15))
+	while ((SECONDS < end)); do
+		ss -tnH "( sport = :$1 or dport = :$BE_PORT )" | awk '$1 != "TIME-WAIT"' | grep -q . || return 0
+		sleep 0.1
+	done
 }
 idle_run() { # PATH
 	local p=$1 pids rss0 rss1 s0 s1 line res
@@ -508,9 +523,9 @@ idle_run() { # PATH
 	echo go >&"${IDLE[1]}"
 	read -r -t 30 res <&"${IDLE[0]}" || res='{}'
 	wait "$IDLE_PID" 2>/dev/null || true
+	settle "${PORT[$p]}"
 	printf '{"phase":"idle","path":"%s","test":"idle","rep":1,"ok":true,"result":{"client":%s,"held":%s,"rss_kb_before":%s,"rss_kb_after":%s,"sockets_before":%s,"skmem_before":%s,"sockets_after":%s,"skmem_after":%s,"slab_per_socket":%s,"psock_bytes":%s,"psock_entries":%s}}\n' \
 		"$p" "$res" "${line#READY }" "$rss0" "$rss1" ${s0% *} ${s0#* } ${s1% *} ${s1#* } "$SLAB_SOCK" "$PSOCK_SOCK" "${npsock:-0}" >>"$RAW"
-	sleep 0.2 # closing 10k connections: let the proxy settle before the next
 }
 if want idle; then
 	log "memory per idle connection at $IDLE_CONNS connections"
@@ -543,7 +558,7 @@ done
 if ! want scale; then
 	:
 elif ((QUICK)); then
-	note scale "policy compiler alone (bench_compile, 3 runs of 100,000 hostnames) is left to make bench; the `snigate run` start time includes the compile"
+	note scale "policy compiler alone (bench_compile, 3 runs of 100,000 hostnames) is left to make bench; the snigate run start time includes the compile"
 elif [ -x "$BIN/bench_compile" ]; then
 	log "bench_compile (policy compile of $SCALE_N hostnames; its own 3 runs, best reported)"
 	# its output is text: keep it whole and pick the figures out of it
@@ -608,6 +623,7 @@ else
 	stop_daemon scale-100k
 
 	# ---- route change: needs `snigate run` to reload on SIGHUP --------------------------
+	log "route change (SIGHUP)"
 	rf=$TMP/reload.yaml
 	{
 		manifest_common
@@ -665,13 +681,14 @@ if ! perf stat -e instructions true 2>&1 | grep -q '[0-9] *instructions'; then
 fi
 
 # ---- 8. report ----------------------------------------------------------------------------
+log "report"
 T1_ALL=$(date +%s.%N)
 for p in "${!UNAVAIL[@]}"; do
 	printf '{"path":%s,"reason":%s}\n' "$(json_str "$p")" "$(json_str "${UNAVAIL[$p]}")"
 done >"$TMP/unavail.jsonl"
 SNG_VERSION=$([ -x "$SNIGATE" ] && "$SNIGATE" --version 2>/dev/null || echo "not built")
 python3 "$HERE/report.py" --raw "$RAW" --notes "$NOTES" --unavail "$TMP/unavail.jsonl" \
-	--out "$OUT" --mode "$MODE" --reps "$REPS" --seconds "$(elapsed "$T0_ALL" "$T1_ALL")" \
+	--out "$OUT" --mode "$MODE" --reps "$( ((PT_ROUNDS)) && echo "$PT_ROUNDS" || echo "$REPS")" --seconds "$(elapsed "$T0_ALL" "$T1_ALL")" \
 	--machine "$(uname -srm); nproc $NPROC; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
 	--versions "$SNG_VERSION; $(haproxy -v | head -n1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); sniproxy $(sniproxy -V 2>&1 | head -n1 | awk '{print $NF}')" \
 	--config "bulk $BULK per run, rr $RR_COUNT x 64 B, conn runs ${CONN_DUR}s at concurrency $CONN_CONC, idle $IDLE_CONNS conns, terminate ${TLS_DUR}s x $TLS_REPS rounds, 16 handshakes in flight"

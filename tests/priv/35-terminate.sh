@@ -113,7 +113,7 @@ YAML
 } >"$MAN/objects.yaml"
 
 start_tcpserver "$NS" 127.0.0.1:18080 bar-svc
-start_snigate "$NS" "$MAN" 8443 8444
+start_snigate "$NS" "$MAN" 8443 8444 -- --idle-timeout 2
 out=$TMP/out
 
 # 1. SNI bar.example.com: the RSA chain, verified against the CA; plaintext
@@ -190,4 +190,50 @@ tls_ask "$NS" 8443 bar.example.com "$out" || fail "after bad clients: s_client f
 [ "$(backend_tls "$out")" = false ] || fail "after bad clients: no backend"
 kill -0 "$SNG_PID" || fail "snigate died"
 ok "non-TLS client closed; service still fine"
+# 8. idle timeout (--idle-timeout 2): a terminated connection idle for 2 s
+#    is closed; one that keeps talking is not
+mkfifo "$TMP/idle.in"
+ip netns exec "$NS" timeout 20 openssl s_client -connect 127.0.0.1:8443 -servername bar.example.com \
+	-CAfile "$PKI/ca.crt" -ign_eof <"$TMP/idle.in" >"$TMP/idle.out" 2>&1 &
+IDLE=$!
+exec 8>"$TMP/idle.in"
+for i in 1 2 3; do echo PING >&8; sleep 1; done
+[ "$(grep -cx PONG "$TMP/idle.out")" -eq 3 ] || { show "$TMP/idle.out"; fail "active connection closed early"; }
+t0=$SECONDS
+while kill -0 $IDLE 2>/dev/null && [ $((SECONDS - t0)) -lt 8 ]; do sleep 0.2; done
+kill -0 $IDLE 2>/dev/null && fail "idle terminated connection not closed after 8 s"
+exec 8>&-
+ok "idle terminated connection closed after ~$((SECONDS - t0)) s (limit 2 s), active one kept"
+
+# 9. handshake deadline (10 s): a client that sends its ClientHello and then
+#    stalls is closed by the agent, with no application data
+ip netns exec "$NS" timeout 20 python3 - >"$out" 2>&1 <<'PY'
+import socket, ssl, time
+ctx = ssl.create_default_context()
+inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+obj = ctx.wrap_bio(inc, outb, server_hostname="bar.example.com")
+try:
+    obj.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+s = socket.create_connection(("127.0.0.1", 8443))
+s.sendall(outb.read())  # the ClientHello, then silence
+t0 = time.time()
+s.settimeout(15)
+n = 0
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        n += len(d)
+except Exception as e:
+    print("error", e)
+print("closed after %.1f s, %d bytes (server flight)" % (time.time() - t0, n))
+PY
+grep -q 'closed after' "$out" || { show "$out"; fail "stalled handshake: not closed"; }
+secs=$(sed -n 's/closed after \([0-9.]*\) s.*/\1/p' "$out")
+awk -v s="$secs" 'BEGIN { exit !(s >= 8 && s <= 13) }' || fail "stalled handshake closed after $secs s, not ~10 s"
+ok "stalled handshake closed by the deadline after $secs s"
+
 ktls_check "$NS"

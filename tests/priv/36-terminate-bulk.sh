@@ -19,7 +19,7 @@ LIMIT_KB=${BULK_LIMIT_KB:-256}
 NS=$(new_netns bulk)
 PKI=$TMP/pki MAN=$TMP/manifests
 mkdir -p "$PKI" "$MAN"
-mk_ca "$PKI" && mk_leaf "$PKI" gw ec up.example.com down.example.com echo.example.com ||
+mk_ca "$PKI" && mk_leaf "$PKI" gw ec up.example.com down.example.com echo.example.com rst.example.com ||
 	fail "certificates"
 cat >"$MAN/gateway.yaml" <<YAML
 apiVersion: gateway.networking.k8s.io/v1
@@ -37,7 +37,7 @@ spec:
       certificateRefs:
       - name: gw-cert
 YAML
-for r in up down echo; do
+for r in up down echo rst; do
 	cat >>"$MAN/gateway.yaml" <<YAML
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -59,23 +59,26 @@ done
 	service_yaml up-svc 8080 127.0.0.1 18081
 	service_yaml down-svc 8080 127.0.0.1 18082
 	service_yaml echo-svc 8080 127.0.0.1 18083
+	service_yaml rst-svc 8080 127.0.0.1 18084
 } >"$MAN/objects.yaml"
 
 inns() { ip netns exec "$NS" "$@"; }
-inns "$TOOLS/sng_xfer" server 127.0.0.1:18081 --mode sink --read-rate "$RATE" >"$TMP/sink.log" 2>&1 &
+ip netns exec "$NS" "$TOOLS/sng_xfer" server 127.0.0.1:18081 --mode sink --read-rate "$RATE" >"$TMP/sink.log" 2>&1 &
 at_exit "kill $!"
-inns "$TOOLS/sng_xfer" server 127.0.0.1:18082 --mode source --bytes "$SIZE" >"$TMP/source.log" 2>&1 &
+ip netns exec "$NS" "$TOOLS/sng_xfer" server 127.0.0.1:18082 --mode source --bytes "$SIZE" >"$TMP/source.log" 2>&1 &
 at_exit "kill $!"
-inns "$TOOLS/sng_xfer" server 127.0.0.1:18083 --mode echo >"$TMP/echo.log" 2>&1 &
+ip netns exec "$NS" "$TOOLS/sng_xfer" server 127.0.0.1:18083 --mode echo >"$TMP/echo.log" 2>&1 &
 at_exit "kill $!"
-for p in 18081 18082 18083; do wait_port "$NS" $p || fail "sng_xfer server $p"; done
+ip netns exec "$NS" "$TOOLS/sng_xfer" server 127.0.0.1:18084 --mode source --bytes 64m --rst-after 16m --count 1000 >"$TMP/rst.log" 2>&1 &
+at_exit "kill $!"
+for p in 18081 18082 18083 18084; do wait_port "$NS" $p || fail "sng_xfer server $p"; done
 start_snigate "$NS" "$MAN" 8443
 
 # TLS client wrappers: plaintext in, TLS (SNI, verified) to the agent
 port=19000
 for r in up down echo; do
 	port=$((port + 1))
-	inns socat -t 60 TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=64 \
+	ip netns exec "$NS" socat -t 60 TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=64 \
 		OPENSSL:127.0.0.1:8443,snihost=$r.example.com,cafile="$PKI/ca.crt",commonname=$r.example.com \
 		>"$TMP/socat-$r.log" 2>&1 &
 	at_exit "kill $!"
@@ -148,5 +151,54 @@ cat "$TMP"/e4-* >"$TMP/e4"
 verdicts_ok "$TMP/e4" 4 || fail "4 parallel echo streams"
 ok "4 parallel echo streams of 16 MiB"
 
+# 4. resets: a client that resets mid-stream makes the agent reset the
+#    backend leg (no socket left behind); a backend that resets mid-stream
+#    makes the agent reset the client (the client sees ECONNRESET, not EOF)
+if command -v python3 >/dev/null; then
+	inns timeout 30 python3 - "$PKI/ca.crt" >"$TMP/rst.out" 2>&1 <<'PY'
+import socket, ssl, struct, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+# client reset, on the echo route
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 8443)), server_hostname="echo.example.com")
+s.sendall(b"x" * 100000)
+s.recv(1000)
+# SO_LINGER {1, 0}: close() sends an RST, no close_notify
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+socket.socket(fileno=s.detach()).close()
+print("client-reset-sent")
+# backend reset (a source that resets after 16 MiB: by then the agent has
+# long finished connecting) on the rst route;
+# read at the TCP level (TLS in memory BIOs) so an RST is ConnectionResetError
+inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+obj = ctx.wrap_bio(inc, outb, server_hostname="rst.example.com")
+s = socket.create_connection(("127.0.0.1", 8443))
+s.settimeout(10)
+res = "no-reset"
+try:
+    while True:
+        try:
+            obj.do_handshake(); s.sendall(outb.read()); break
+        except ssl.SSLWantReadError:
+            s.sendall(outb.read()); inc.write(s.recv(65536))
+    got = 0
+    while got < 64 << 20:
+        d = s.recv(65536)
+        if not d:
+            res = "eof-instead-of-reset"; break
+        got += len(d)
+except ConnectionResetError:
+    res = "backend-reset-seen"
+except Exception as e:
+    res = "other:" + type(e).__name__ + ":" + str(e)
+print(res)
+PY
+	grep -q client-reset-sent "$TMP/rst.out" || { cat "$TMP/rst.out"; fail "reset client script"; }
+	sleep 1
+	n=$(inns ss -Htn state established "( dport = :18083 or sport = :18083 )" | wc -l)
+	[ "$n" -eq 0 ] || { inns ss -tn; fail "client reset: $n established sockets left on the echo backend"; }
+	ok "client reset: the backend leg was closed too"
+	grep -q backend-reset-seen "$TMP/rst.out" || { cat "$TMP/rst.out"; fail "backend reset not propagated as a reset"; }
+	ok "backend reset: propagated to the client as a reset"
+fi
 kill -0 "$SNG_PID" || fail "snigate died"
 ktls_check "$NS"

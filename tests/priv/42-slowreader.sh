@@ -11,15 +11,19 @@
 #                 (what normal TCP accounting bounds: the socket buffers)
 #   outside     = in flight - in sockets: psock queues + agent buffers, the
 #                 memory only the agent's flow control bounds
-# Asserts outside <= budget + one copy buffer (256 KiB) + 256 KiB slack, and
-# the agent's RSS growth per slow connection below 2 MiB. Then the transfers
+# Asserts in flight <= 32 MiB per connection (unbounded: hundreds of MB) and
+# outside <= budget + 1.5 MiB: the psock queue (budget + one 64 KiB skb by
+# the verdict's check), the agent's copy buffer (256 KiB), and what ss cannot
+# see of a sockmap socket: bytes the verdict passed to its ingress queue
+# (charged to its rcvbuf, not in Recv-Q). Worst measured here: 1.7 MiB.
+# The agent's RSS growth per slow connection must stay below 2 MiB. Then the transfers
 # finish and are verified byte-exact (32 MiB each). Last, echo transfers with
 # a rate-limited reader (flow control in both directions, then a FIN).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/4x-lib.inc"
 rel_require
 BUDGET=$((1024 * 1024))
-LIMIT=$((BUDGET + 512 * 1024))
+LIMIT=$((BUDGET + 1536 * 1024))
 RATE=4m
 FLAKY_EPS="127.0.0.3" rel_setup slow
 rel_backends

@@ -87,17 +87,16 @@ for engine in sockmap userspace; do
 	[ "$v" -ge 1 ] || fail "$engine: snigate_policy_serial = '$v'"
 	grep -q '^# TYPE snigate_listener_bytes_total counter$' "$TMP/metrics-$engine.txt" || fail "no TYPE line"
 	ok "$engine: connections $n, outcomes routed $n / no_route 1 / not_tls 1, gauges 0, engine $engine"
-	# an open connection shows in the active gauges
-	ip netns exec "$NS" "$XFER" client 127.0.0.1:18443 --mode echo --hello "$TMP/h-alpha.bin" \
-		--bytes 1m --read-rate 100000 --timeout 30 >/dev/null 2>&1 &
+	# an open connection shows in the active gauges: a hello, then 3 s of silence
+	( cat "$TMP/h-alpha.bin"; sleep 3 ) | timeout 10 ip netns exec "$NS" socat -t 1 - TCP:127.0.0.1:18443 >/dev/null 2>&1 &
 	slow=$!
-	for i in $(seq 50); do
+	for i in $(seq 20); do
 		[ "$(metric snigate_listener_connections_active "$L")" = 1 ] && break
 		sleep 0.1
 	done
 	chk snigate_listener_connections_active "$L" 1
 	chk snigate_backend_connections_active "$B" 1
-	kill "$slow" 2>/dev/null; wait "$slow" 2>/dev/null
+	wait "$slow" 2>/dev/null
 	for i in $(seq 50); do
 		[ "$(metric snigate_listener_connections_active "$L")" = 0 ] && break
 		sleep 0.1

@@ -63,9 +63,12 @@ for l, (up, down) in zip(routed, sorted(want)):
         "line says %d up %d down, client sent %d received %d" % (l["bytesUp"], l["bytesDown"], up, down)
     assert l["sni"] == "alpha.test" and l["gateway"] == "infra/edge" and l["listener"] == "pass", l
     assert l["route"] == "app/alpha" and l["backend"] == "app/svc-a:443", l
-    assert l["endpoint"] == "127.0.0.1:19001" and l["engine"] == engine, l
+    # a client that half-closes before the splice starts (the 1000-byte
+    # one) is copied by the userspace engine: sockmap needs ESTABLISHED
+    assert l["endpoint"] == "127.0.0.1:19001", l
+    assert l["engine"] == engine or (up < 1000000 and l["engine"] == "userspace"), l
     assert l["mode"] == "Passthrough" and l["durationMs"] >= 0, l
-    print("ok: %s %d up %d down in %d ms" % (l["sni"], up, down, l["durationMs"]))
+    print("ok: %s %d up %d down in %d ms, %s" % (l["sni"], up, down, l["durationMs"], l["engine"]))
 rej = [l for l in lines if l["outcome"] == "no_route"]
 assert len(rej) == 1 and rej[0]["sni"] == "nothing.test" and rej[0]["listener"] == "pass" \
     and rej[0]["route"] is None and rej[0]["bytesDown"] == 0, rej
@@ -77,7 +80,7 @@ if alpn:
 print("ok: %d lines, one per connection" % len(lines))
 PY
 	ok "$engine: one access-log line per connection, bytes equal the client's counts"
-	if grep -q SIGHUP "$SNIGATE_ROOT/agent/cmd_run.c"; then
+	if grep -q accesslog_reopen "$SNIGATE_ROOT/agent/cmd_run.c"; then
 		mv "$LOG" "$LOG.1"
 		kill -HUP "$AGENT_PID"
 		sleep 0.5
@@ -90,4 +93,36 @@ PY
 	fi
 	ops_agent_stop
 done
+
+# Terminate (the seed's bar-route: bar.example.com on 8443 -> 127.0.0.1:8080):
+# the line comes from the TLS proxy, bytes are the plaintext moved.
+if command -v openssl >/dev/null && command -v socat >/dev/null; then
+	ip netns exec "$NS" socat TCP-LISTEN:8080,bind=127.0.0.1,fork,reuseaddr EXEC:cat &
+	at_exit "kill $!"
+	wait_port "$NS" 8080 5 || fail "echo backend on 8080"
+	LOG="$TMP/access-terminate.log"
+	MANIFESTS="$SNIGATE_ROOT/examples/seed"
+	AGENT_LOG="$TMP/agent-term.log"
+	ip netns exec "$NS" "$SNIGATE" run -f "$MANIFESTS" --pin-dir "$PIN" --workers 1 \
+		--access-log "$LOG" --control-socket none >"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	at_exit "kill -9 $AGENT_PID"
+	wait_port "$NS" 8443 10 || { cat "$AGENT_LOG"; fail "agent did not listen on 8443"; }
+	out=$( (printf 'hello snigate\n'; sleep 3) | timeout 10 ip netns exec "$NS" openssl s_client \
+		-connect 127.0.0.1:8443 -servername bar.example.com -alpn http/1.1 -quiet -no_ign_eof 2>/dev/null)
+	[ "$out" = "hello snigate" ] || { tail -20 "$AGENT_LOG"; fail "terminate: echo through the gateway returned '$out'"; }
+	for i in $(seq 50); do [ -s "$LOG" ] && break; sleep 0.1; done
+	python3 - "$LOG" <<'PY' || { cat "$LOG"; fail "terminate: access log (above)"; }
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 1, lines
+l = lines[0]
+assert l["mode"] == "Terminate" and l["sni"] == "bar.example.com" and l["alpn"] == ["http/1.1"], l
+assert l["route"] == "default/bar-route" and l["endpoint"] == "127.0.0.1:8080", l
+assert (l["bytesUp"], l["bytesDown"]) == (14, 14) and l["bind"] == 2 and l["durationMs"] >= 2000, l
+print("ok: terminate line:", json.dumps(l))
+PY
+	ok "terminate: one line, plaintext bytes 14 up / 14 down"
+	ops_agent_stop
+fi
 echo PASS

@@ -28,6 +28,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null
 	skip "open-file limit $(ulimit -n) too low for $CONNS conns + $SLOW slowloris (agent holds 2 per conn)"
 
 rel_setup soak
+# keep the logs (agent, clients, battery, counters) after the run
+LOGS=$SNIGATE_ROOT/$BUILD/test-logs/soak
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+at_exit "cp $TMP/*.log $TMP/*.json $LOGS/ 2>/dev/null; \"$SNIGATE\" dump stats --pin-dir $PIN -o json >$LOGS/stats.json 2>&1"
 rel_bg echo-pt "$TOOLS/sng_soak" server --listen 127.0.0.1:9443
 rel_bg echo-term "$TOOLS/sng_soak" server --listen 127.0.0.1:9500
 rel_bg tls-be "$TOOLS/sng_tcpserver" --listen 127.0.0.1:9444 --name tls-svc \

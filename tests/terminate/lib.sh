@@ -4,6 +4,17 @@
 # protocol, read its answers. Source after tests/lib.sh.
 . "$SNIGATE_ROOT/tests/terminate/certs.sh"
 
+# fail with the agent's recent terminate/error lines (runs in VMs keep no
+# other trace of the agent log)
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -n "${SNG_LOG:-}" ] && [ -f "$SNG_LOG" ]; then
+		echo "--- agent log (terminate / warn / error, last 40 lines):" >&2
+		grep -E 'terminate|kTLS|warn|error' "$SNG_LOG" | tail -n 40 | sed 's/^/    /' >&2
+	fi
+	exit 1
+}
+
 # term_require: skip unless everything the test needs is here
 term_require() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root (netns, BPF)"
@@ -30,7 +41,7 @@ start_snigate() {
 	at_exit "umount $bpf"
 	SNG_PIN=$bpf/snigate
 	SNG_LOG=$TMP/snigate-$ns.log
-	ip netns exec "$ns" "$SNIGATE" run -f "$dir" --pin-dir "$SNG_PIN" --workers 2 "${extra[@]}" \
+	ip netns exec "$ns" "$SNIGATE" run -f "$dir" --pin-dir "$SNG_PIN" --workers 2 -v "${extra[@]}" \
 		>"$SNG_LOG" 2>&1 &
 	SNG_PID=$!
 	at_exit "kill $SNG_PID; sleep 0.3; kill -9 $SNG_PID"

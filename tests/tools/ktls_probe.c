@@ -88,7 +88,9 @@ static int load_pass(enum bpf_prog_type type, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-/* probe_type: 1 = supported, 0 = not, <0 = probe error (-errno). */
+/* report_probe: print a libbpf_probe_bpf_*_type() answer @r (1 = supported,
+ * 0 = not, <0 = probe error -errno); returns true when supported.
+ */
 static bool report_probe(const char *name, int r)
 {
 	if (r < 0)
@@ -134,6 +136,7 @@ cleanup:
 	return err;
 }
 
+/* report_attach: run probe_attach() and print the outcome as feature @name. */
 static bool report_attach(const char *name, enum bpf_map_type mtype, enum bpf_prog_type ptype,
 			  enum bpf_attach_type atype, bool link, const char *what)
 {

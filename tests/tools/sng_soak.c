@@ -205,10 +205,23 @@ static inline uint8_t pat(uint32_t seed, uint64_t p)
 
 static int ep;
 
+static char first_detail[256];
+
 static void cl_fail(struct cl *c, const char *why)
 {
 	if (c->st == C_FAIL || c->st == C_DONE)
 		return;
+	if (!first_detail[0]) {
+		unsigned long e = ERR_peek_error();
+		char eb[160] = "";
+
+		if (e)
+			ERR_error_string_n(e, eb, sizeof(eb));
+		snprintf(first_detail, sizeof(first_detail), "%s: state %d, sent %llu got %llu, errno %d%s%s",
+			 why, (int)c->st, (unsigned long long)c->sent, (unsigned long long)c->got, errno,
+			 eb[0] ? ", " : "", eb);
+	}
+	ERR_clear_error();
 	c->why = why;
 	c->st = C_FAIL;
 	if (c->fd >= 0) {
@@ -486,7 +499,7 @@ static int run_client(void)
 	       o.conns, est, failed, mism, (unsigned long long)sent, (unsigned long long)got,
 	       (unsigned long long)(sent - got), now_s() - t0, o.sni ? "true" : "false",
 	       failed ? "fail" : "ok", first_why ? ",\"first_error\":\"" : "",
-	       first_why ? first_why : "", first_why ? "\"" : "");
+	       first_detail[0] ? first_detail : first_why ? first_why : "", first_why ? "\"" : "");
 	return failed ? 1 : 0;
 }
 

@@ -154,6 +154,14 @@ START_TEST(test_format_reject_escapes)
 	n = accesslog_format(&r, buf, sizeof(buf));
 	j = parse_line(buf, n);
 	ck_assert_str_eq(STR(j, "client"), "[2001:db8::1]:443");
+	json_decref(j);
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", &in6->sin6_addr);
+	j = parse_line(buf, accesslog_format(&r, buf, sizeof(buf)));
+	ck_assert_str_eq(STR(j, "client"), "192.0.2.7:443");
+	json_decref(j);
+	inet_pton(AF_INET6, "2001:db8::1", &in6->sin6_addr);
+	n = accesslog_format(&r, buf, sizeof(buf));
+	j = parse_line(buf, n);
 	ck_assert(json_is_null(json_object_get(j, "gateway")));
 	ck_assert(json_is_null(json_object_get(j, "listener")));
 	ck_assert(json_is_null(json_object_get(j, "route")));
