@@ -36,7 +36,8 @@ struct accesslog_rec {
 };
 
 /*
- * Line format (keys always present, in this order; absent values null):
+ * Line format (keys always present, in this order; absent values null;
+ * "time" is when the connection ended, UTC, milliseconds):
  * {"time":"2026-12-01T09:00:00.123Z","client":"192.0.2.1:51234",
  *  "bind":1,"gateway":"ns/gw","listener":"tls","sni":"a.example.com",
  *  "alpn":["h2","http/1.1"],"route":"ns/route","backend":"ns/svc:443",

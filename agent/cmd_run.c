@@ -13,17 +13,21 @@
 #include <sys/signalfd.h>
 #include <bpf/libbpf.h>
 
+#include "accesslog.h"
 #include "agent.h"
 #include "cmd.h"
 #include "conn.h"
+#include "control.h"
 #include "listener.h"
 #include "loader.h"
 #include "log.h"
 #include "mapsync.h"
+#include "metrics.h"
 #include "policy.h"
 #include "privs.h"
 #include "probe.h"
 #include "snapshot.h"
+#include "statusfile.h"
 #include "terminate.h"
 #include "worker.h"
 
@@ -63,6 +67,14 @@ static void usage(FILE *f)
 		"      --conn-budget BYTES  kernel bytes queued per direction before flow\n"
 		"                           control pauses the splice (default 4M; k/M/G)\n"
 		"      --gateway-class NAME serve only this GatewayClass\n"
+		"      --metrics ADDR:PORT  Prometheus /metrics, /healthz, /readyz on ADDR:PORT\n"
+		"                           (127.0.0.1:9090, [::1]:9090, :9090 = all; default off)\n"
+		"      --access-log FILE    one JSON line per finished connection to FILE\n"
+		"                           (- = stdout; kill -HUP reopens it; default off)\n"
+		"      --control-socket P   unix socket for `snigate status` (root only, 0600;\n"
+		"                           default " CONTROL_DEFAULT_PATH ", none = off)\n"
+		"      --status-file FILE   write the status (as snigate check -o json) to FILE\n"
+		"                           atomically on every compile\n"
 		"  -v, --verbose            debug logging (libbpf and verifier logs too)\n"
 		"  -h, --help               this text\n\n"
 		"Exit codes: 0 clean stop, 1 runtime failure, 2 bad input or usage.\n");
@@ -162,6 +174,7 @@ static int main_loop(struct loader *l)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || ep < 0)
@@ -189,8 +202,17 @@ static int main_loop(struct loader *l)
 		if (n && ev.data.fd == sfd) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP) {
+				/* ops: reopen the access log (rotation). A policy
+				 * reload belongs here too, and its compile must
+				 * call statusfile_update(new status). */
+				log_info("signal HUP: reopening the access log");
+				accesslog_reopen();
+				continue;
+			}
+			log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			stop = 1;
 		} else if (n && rb) {
 			ring_buffer__consume(rb);
@@ -216,6 +238,10 @@ int cmd_run(int argc, char **argv)
 		{ "connect-attempts", required_argument, NULL, 'A' },
 		{ "conn-budget", required_argument, NULL, 'B' },
 		{ "gateway-class", required_argument, NULL, 'g' },
+		{ "metrics", required_argument, NULL, 'M' },
+		{ "access-log", required_argument, NULL, 'L' },
+		{ "control-socket", required_argument, NULL, 'S' },
+		{ "status-file", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -239,6 +265,11 @@ int cmd_run(int argc, char **argv)
 	long ncpu;
 	sigset_t set;
 	bool loaded = false, has_term = false;
+	/* ops: metrics, access log, control socket, status file */
+	const char *metrics_addr = NULL, *access_log = NULL, *status_file = NULL;
+	const char *control_path = CONTROL_DEFAULT_PATH;
+	bool control_explicit = false;
+	struct metrics_options mo;
 
 	memset(&agent_opts, 0, sizeof(agent_opts));
 	agent_opts.pin_dir = "/sys/fs/bpf/snigate";
@@ -263,6 +294,13 @@ int cmd_run(int argc, char **argv)
 		case 'p': agent_opts.pin_dir = optarg; break;
 		case 'g': po.gateway_class = optarg; break;
 		case 'v': log_verbosity = LOG_DEBUG; break;
+		case 'M': metrics_addr = optarg; break;
+		case 'L': access_log = optarg; break;
+		case 'S':
+			control_path = strcmp(optarg, "none") ? optarg : NULL;
+			control_explicit = true;
+			break;
+		case 'F': status_file = optarg; break;
 		case 'e':
 			if (!strcmp(optarg, "auto"))
 				agent_opts.engine = SNG_ENGINE_AUTO;
@@ -365,6 +403,9 @@ int cmd_run(int argc, char **argv)
 			has_term = true;
 	if (!pc->n_binds)
 		log_warn("no listener was accepted: nothing to serve (see snigate check)");
+	statusfile_set_path(status_file);
+	if (statusfile_update(pc->status))
+		goto out;
 
 	/* 2. kernel features, BPF object, maps */
 	probe_kernel(&pr);
@@ -425,8 +466,24 @@ int cmd_run(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* ops endpoints: after the capability drop (it wants one thread) and
+	 * the signal mask (their threads inherit it), before the workers */
+	if (access_log && accesslog_open(access_log))
+		goto stop;
+	mo = (struct metrics_options){ .maps = &agent_maps, .chstats_fd = l.chstats_fd,
+				       .engine = engine };
+	if (metrics_addr && metrics_start(metrics_addr, &mo))
+		goto stop;
+	/* The default socket is shared by every agent of the host (and test
+	 * netns): without it the agent still serves, only `status` is blind. */
+	if (control_path && control_start(control_path)) {
+		if (control_explicit)
+			goto stop;
+		log_warn("serving without a control socket: snigate status cannot reach this agent");
+	}
 	run_workers = calloc(agent_opts.workers, sizeof(*run_workers));
 	if (!run_workers)
 		goto out;
@@ -459,7 +516,9 @@ int cmd_run(int argc, char **argv)
 		}
 	log_info("serving (policy serial %llu, %zu binds)", (unsigned long long)serial,
 		 snap->pc->n_binds);
+	metrics_set_ready(true);
 	main_loop(&l);
+	metrics_set_ready(false);
 	rc = EXIT_OK;
 stop:
 	for (i = 0; i < started; i++)
@@ -474,6 +533,9 @@ stop:
 		worker_free(run_workers[i].w);
 	free(run_workers);
 	run_workers = NULL;
+	control_stop();
+	metrics_stop();
+	accesslog_close();
 	agent_snapshot_install(NULL);
 	log_info("stopped");
 out:

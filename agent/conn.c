@@ -11,12 +11,16 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <bpf/bpf.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "hello.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
+#include "reasons.h"
 #include "terminate.h"
 
 struct conn_config conn_cfg = { .engine = SNG_ENGINE_USERSPACE };
@@ -77,18 +81,49 @@ static void free_later(struct worker *w, void *arg)
 	free(c);
 }
 
-/* Outcome names for the log, by -reason (enum sng_reason). */
-static const char *const reason_names[SNG_R__COUNT] = {
-	"done", "hello_truncated", "not_tls", "bad_version", "not_hello", "malformed",
-	"hello_too_big", "no_sni", "bad_sni", "hello_timeout", "no_listener", "no_route",
-	"no_backend", "invalid_backend", "no_endpoint", "connect_fail", "client_closed",
-	"idle_timeout", "handshake_fail", "reset", "redirect_fail", "overload", "several_sni",
-};
-
+/* Outcome names for the log: the shared table (agent/reasons.c). */
 static const char *reason_str(int r)
 {
-	/* a code appended to the ABI without a name here reads "unknown" */
-	return r <= 0 && -r < SNG_R__COUNT && reason_names[-r] ? reason_names[-r] : "unknown";
+	return r == SNG_OK ? "done" : reason_name(r);
+}
+
+/* The connection's end for the metrics tallies and the access log. Bytes:
+ * what the verdict redirected (sng_cnt, read before sockmap_forget deletes
+ * it) plus what the agent copied, per direction. */
+static void ops_conn_end(struct conn *c, int reason)
+{
+	struct accesslog_rec r = {
+		.client = &c->peer, .bind_id = c->bind_id, .listener_id = c->d.listener_id,
+		.route_id = c->d.route_id, .sni = c->sni, .sni_len = c->sni_len,
+		.alpn = c->alpn, .alpn_len = c->alpn_len, .mode = c->d.mode,
+		.bytes_up = c->s[0].copied, .bytes_down = c->s[1].copied,
+		.duration_ms = worker_now_ms() - c->start_ms, .reason = reason,
+	};
+	struct agent_snapshot *snap = NULL;
+	unsigned i;
+
+	if (c->handed_off)
+		return;
+	r.backend_id = c->begun ? c->d.backend_id : SNG_NO_ROUTE;
+	if (c->state == CONN_RUN) {
+		r.engine = c->engine;
+		r.endpoint = &c->bc.ep;
+		for (i = 0; c->engine == SNG_ENGINE_SOCKMAP && i < 2; i++) {
+			struct sng_cnt k;
+
+			if (c->s[i].cookie &&
+			    !bpf_map_lookup_elem(agent_maps.cnt, &c->s[i].cookie, &k))
+				*(i ? &r.bytes_down : &r.bytes_up) += k.redirected;
+		}
+	}
+	metrics_conn_end(&r, c->begun);
+	if (!accesslog_enabled())
+		return;
+	snap = c->snap ? c->snap : agent_snapshot_acquire();
+	r.pc = snap ? snap->pc : NULL;
+	accesslog_write(&r);
+	if (snap != c->snap)
+		agent_snapshot_release(snap);
 }
 
 void conn_close(struct conn *c, int reason, bool rst)
@@ -115,6 +150,7 @@ void conn_close(struct conn *c, int reason, bool rst)
 		close(s->h.fd);
 		s->h.fd = -1;
 	}
+	ops_conn_end(c, reason);
 	/* Closing removed both sockets from sng_socks; now the rest. */
 	if (c->engine == SNG_ENGINE_SOCKMAP && c->state == CONN_RUN)
 		sockmap_forget(c);
@@ -243,6 +279,10 @@ static void route(struct conn *c, const struct hello_info *hi)
 	char sni[SNG_HOSTNAME_MAX + 1];
 	int rc, fd;
 
+	c->sni_len = (uint8_t)hi->sni_len;
+	memcpy(c->sni, hi->sni, hi->sni_len);
+	c->alpn_len = (uint16_t)(hi->alpn_len < sizeof(c->alpn) ? hi->alpn_len : sizeof(c->alpn));
+	memcpy(c->alpn, hi->alpn, c->alpn_len);
 	rc = policy_sni_normalize(hi->sni, hi->sni_len, sni);
 	if (rc < 0) {
 		reject(c, rc);
@@ -255,6 +295,8 @@ static void route(struct conn *c, const struct hello_info *hi)
 	}
 	conn_count(c->d.listener_id, c->d.route_id, SNG_OK, true, 1, 0, 0);
 	c->counted = false;
+	metrics_conn_begin(c->d.listener_id, c->d.route_id, c->d.backend_id);
+	c->begun = true;
 	if (c->d.mode == SNG_MODE_TERMINATE) {
 		fd = c->s[0].h.fd;
 		worker_unwatch(c->w, &c->s[0].h);
@@ -265,6 +307,7 @@ static void route(struct conn *c, const struct hello_info *hi)
 		term_conn_start(c->w, fd, hi, &c->d, c->snap, &c->peer);
 		c->snap = NULL;
 		c->counted = true;
+		c->handed_off = true;
 		conn_close(c, SNG_OK, false);
 		return;
 	}

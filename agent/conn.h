@@ -62,6 +62,13 @@ struct conn {
 	struct sockaddr_storage peer;
 	uint64_t start_ms;
 	bool counted;                /* outcome already counted */
+	/* ops (metrics gauges, access log) */
+	bool begun;                  /* metrics_conn_begin called */
+	bool handed_off;             /* Terminate: terminate.c logs the end */
+	uint8_t sni_len;             /* ClientHello SNI and ALPN offered */
+	uint16_t alpn_len;
+	char sni[SNG_HOSTNAME_MAX + 1];
+	uint8_t alpn[256];
 	struct conn *lprev, *lnext;  /* the worker's open connections */
 };
 

@@ -13,7 +13,10 @@
  * bpf() command checks moved into map/prog creation): map lookups/updates,
  * sockhash inserts, BPF_PROG_RUN of the counting program and the ring
  * buffer all act on fds opened during setup. CAP_BPF, CAP_NET_ADMIN,
- * CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_RESOURCE and all others go. */
+ * CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_RESOURCE and all others go. The
+ * agent stays uid 0 without CAP_DAC_OVERRIDE: files it opens later (the
+ * access log on SIGHUP, the control socket) need root-owned, owner-writable
+ * paths, which is what they use. */
 #define PRIVS_KEEP_DEFAULT "cap_net_bind_service"
 
 /* Parse a comma-separated list of capability names ("cap_bpf,net_admin",

@@ -47,6 +47,18 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+static const char *statusfile_path;
+
+void statusfile_set_path(const char *path)
+{
+	statusfile_path = path;
+}
+
+int statusfile_update(json_t *status)
+{
+	return statusfile_path ? statusfile_write(statusfile_path, status) : 0;
+}
+
 int statusfile_write(const char *path, json_t *status)
 {
 	char *doc = NULL, *tmp = NULL, *dcopy = NULL;

@@ -16,4 +16,12 @@ char *statusfile_render(json_t *status);
  * or -errno (logged with the path); on failure @path is untouched. */
 int statusfile_write(const char *path, json_t *status);
 
+/* The agent's --status-file: set once at start (NULL: none; the string must
+ * outlive the agent), then every (re)compile, accepted or rejected, calls
+ * statusfile_update() with the status to publish. update is a no-op
+ * returning 0 without a path; else statusfile_write()'s return. Not
+ * thread-safe: call from the thread that compiles. */
+void statusfile_set_path(const char *path);
+int statusfile_update(json_t *status);
+
 #endif /* SNIGATE_STATUSFILE_H */

@@ -49,10 +49,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "accesslog.h"
 #include "agent.h"
 #include "backend.h"
 #include "conn.h"
+#include "hello.h"
 #include "log.h"
+#include "metrics.h"
 #include "terminate.h"
 #include "tls_ctx.h"
 
@@ -103,6 +106,14 @@ struct term_conn {
 	struct route_decision d;
 	struct term_buf up, down;      /* up: client -> backend */
 	char peer[INET6_ADDRSTRLEN + 8];
+	/* ops: the access-log record's fields known at start */
+	struct sockaddr_storage client;
+	uint64_t start_ms;
+	bool backend_up;               /* bc.ep is the connected endpoint */
+	uint8_t sni_len;
+	uint16_t alpn_len;
+	char sni[SNG_HOSTNAME_MAX + 1];
+	uint8_t alpn[HELLO_ALPN_MAX];
 };
 
 /* ---- policy --------------------------------------------------------------- */
@@ -229,6 +240,24 @@ static void side_close(struct term_conn *c, struct term_side *s, bool rst)
 	}
 }
 
+/* The metrics tallies (conn.c called metrics_conn_begin when it routed the
+ * connection here) and the access-log line of a Terminate connection. */
+static void ops_term_end(struct term_conn *c, int reason)
+{
+	struct accesslog_rec r = {
+		.pc = c->snap ? c->snap->pc : NULL, .client = &c->client,
+		.listener_id = c->d.listener_id, .route_id = c->d.route_id,
+		.backend_id = c->d.backend_id, .sni = c->sni, .sni_len = c->sni_len,
+		.alpn = c->alpn, .alpn_len = c->alpn_len,
+		.endpoint = c->backend_up ? &c->bc.ep : NULL, .engine = SNG_ENGINE_USERSPACE,
+		.mode = SNG_MODE_TERMINATE, .bytes_up = c->up_bytes, .bytes_down = c->down_bytes,
+		.duration_ms = worker_now_ms() - c->start_ms, .reason = reason,
+	};
+
+	metrics_conn_end(&r, true);
+	accesslog_write(&r);
+}
+
 /* End the connection. @rst: reset both sockets (a side reset or broke the
  * protocol) instead of a FIN. @reason: enum sng_reason for the log. The
  * memory is freed after the current event batch (another event of this
@@ -245,6 +274,7 @@ static void conn_end(struct term_conn *c, bool rst, int reason)
 	 * any failure reason to the listener and route counters */
 	conn_count(c->d.listener_id, c->d.route_id, reason, reason != SNG_OK, 0, c->up_bytes,
 		   c->down_bytes);
+	ops_term_end(c, reason);
 	worker_timer_cancel(c->w, &c->timer);
 	backend_connect_cancel(c->w, &c->bc);
 	side_close(c, &c->cli, rst);
@@ -748,6 +778,7 @@ static void backend_done(struct worker *w, struct backend_conn *bc, int fd, int 
 	}
 	c->be.h.fd = fd;
 	c->be.h.fn = on_backend;
+	c->backend_up = true;
 	if (!(c->d.backend.flags & SNG_BF_BACKEND_TLS)) {
 		if (try_ktls(c))
 			return;
@@ -876,6 +907,15 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 	c->cli.h.fn = on_client;
 	c->be.h.fd = -1;
 	format_peer(c->peer, sizeof(c->peer), client_addr);
+	if (client_addr)
+		c->client = *client_addr;
+	c->start_ms = worker_now_ms();
+	if (hi) {
+		c->sni_len = (uint8_t)hi->sni_len;
+		memcpy(c->sni, hi->sni, hi->sni_len);
+		c->alpn_len = (uint16_t)hi->alpn_len;
+		memcpy(c->alpn, hi->alpn, hi->alpn_len);
+	}
 	/* the SSL reads the (peeked, not consumed) ClientHello from the fd */
 	c->cli.ssl = tls_server_ssl_new(srv);
 	if (!c->cli.ssl || !SSL_set_fd(c->cli.ssl, client_fd)) {

@@ -84,6 +84,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$OUT"
+# everything in $OUT comes from this run: drop the previous run's files
+rm -rf "$OUT"/perf-*.txt "$OUT"/ratios.* "$OUT"/table.md "$OUT"/results.json "$OUT"/logs
 RAW=$TMP/raw.jsonl
 NOTES=$TMP/notes.jsonl
 : >"$RAW"
@@ -647,7 +649,8 @@ else
 		elif ! alive reload; then
 			note reload "route change time not measured: SIGHUP ended 'snigate run' (no reload support yet)"
 		else
-			note reload "route change time not measured: a new route was not served within 4 s of SIGHUP (reload not implemented?)"
+			hup=$(grep -i 'hup' "$TMP/reload.log" | tail -n1 | sed 's/^[^ ]* //' | cut -c1-160)
+			note reload "route change time not measured: a route added to the manifest was not served within 4 s of SIGHUP${hup:+ (the agent logged: $hup)}"
 		fi
 		stop_daemon reload
 	else

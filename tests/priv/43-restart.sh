@@ -41,7 +41,7 @@ for ((r = 1; r <= RESTARTS; r++)); do
 	wait "$AGENT_PID" 2>/dev/null
 	t0=$(ms_now)
 	AGENT_LOG="$TMP/agent-r$r.log"
-	ip netns exec "$NS" "$SNIGATE" run -f "$MAN" --pin-dir "$PIN" --workers 2 >"$AGENT_LOG" 2>&1 &
+	ip netns exec "$NS" "$SNIGATE" run -f "$MAN" --pin-dir "$PIN" --workers 2 "${CTL_ARGS[@]}" >"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	at_exit "kill -9 $AGENT_PID"
 	served=

@@ -7,7 +7,7 @@
 #    BPF_PROG_RUN counting (sng_lstats moves), accept, connect, Terminate;
 #  - SNIGATE_CAPS_KEEP=none (nothing kept) fails to bind port 443: that
 #    capability is the one that is needed (workers bind after the drop);
-#  - the pin directory and the pinned maps are root-only;
+#  - the pin directory, the pinned maps and the control socket are root-only;
 #  - the Terminate private key is never in the agent's log (-v) nor in the
 #    status `snigate check` prints;
 #  - Terminate speaks TLS 1.2 and 1.3 but refuses TLS 1.1 and 1.0.
@@ -57,6 +57,13 @@ for f in "$PIN"/*; do
 	[ "$p" = "600 0" ] || fail "pinned $f: mode/owner $p (want 600 root)"
 done
 ok "pin dir 700, $(ls "$PIN" | wc -l) pinned maps 600 root"
+if [ -n "${CTL_SOCK:-}" ]; then
+	for ((i = 0; i < 20; i++)); do [ -S "$CTL_SOCK" ] && break; sleep 0.1; done
+	[ -S "$CTL_SOCK" ] || fail "no control socket at $CTL_SOCK"
+	p=$(stat -c '%a %u' "$CTL_SOCK")
+	[ "$p" = "600 0" ] || fail "control socket $CTL_SOCK: mode/owner $p (want 600 root)"
+	ok "control socket 600 root"
+fi
 
 # secrets: no line of the key's base64 body in the log or in status
 "$SNIGATE" check -f "$MAN" -o yaml >"$TMP/status.yaml" 2>&1
@@ -95,7 +102,7 @@ kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 
 # what the one kept capability is for: without it the workers cannot bind 443
 AGENT_LOG=$TMP/agent-none.log
-ip netns exec "$NS" env SNIGATE_CAPS_KEEP=none "$SNIGATE" run -f "$MAN" --pin-dir "$PIN" \
+ip netns exec "$NS" env SNIGATE_CAPS_KEEP=none "$SNIGATE" run -f "$MAN" --pin-dir "$PIN" "${CTL_ARGS[@]}" \
 	--workers 1 >"$AGENT_LOG" 2>&1 &
 p=$!
 for ((i = 0; i < 50; i++)); do kill -0 $p 2>/dev/null || break; sleep 0.1; done

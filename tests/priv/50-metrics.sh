@@ -86,6 +86,9 @@ for engine in sockmap userspace; do
 	v=$(scrape | awk '$1 == "snigate_policy_serial" { print $2 }')
 	[ "$v" -ge 1 ] || fail "$engine: snigate_policy_serial = '$v'"
 	grep -q '^# TYPE snigate_listener_bytes_total counter$' "$TMP/metrics-$engine.txt" || fail "no TYPE line"
+	grep -q '^snigate_bpf_hello_outcomes_total{reason="routed"} [0-9]' "$TMP/metrics-$engine.txt" ||
+		fail "no in-kernel ClientHello outcome series (sng_chstats)"
+	grep -q '^snigate_policy_generation [01]$' "$TMP/metrics-$engine.txt" || fail "no snigate_policy_generation"
 	ok "$engine: connections $n, outcomes routed $n / no_route 1 / not_tls 1, gauges 0, engine $engine"
 	# an open connection shows in the active gauges: a hello, then 3 s of silence
 	( cat "$TMP/h-alpha.bin"; sleep 3 ) | timeout 10 ip netns exec "$NS" socat -t 1 - TCP:127.0.0.1:18443 >/dev/null 2>&1 &

@@ -252,6 +252,12 @@ START_TEST(test_statusfile)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/status.json", dir);
 	ck_assert_int_eq(statusfile_write(path, pc->status), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(statusfile_update(pc->status), 0); /* no path: no-op */
+	ck_assert_int_ne(access(path, F_OK), 0);
+	statusfile_set_path(path);
+	ck_assert_int_eq(statusfile_update(pc->status), 0); /* the agent's path */
+	statusfile_set_path(NULL);
 	ck_assert_int_eq(statusfile_write(path, pc->status), 0); /* replaces */
 	want = statusfile_render(pc->status);
 	f = fopen(path, "r");
