@@ -3,6 +3,8 @@
 # `make help` lists the targets.
 
 .DELETE_ON_ERROR:
+# Keep test objects (pattern-rule intermediates) so re-runs do not rebuild them.
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -127,7 +129,7 @@ $(POLICY_OBJS): $(BUILD)/%.o: %.c | $(BUILD)/include/vmlinux.h
 	$(Q)$(CC) $(CFLAGS) $(POLICY_CFLAGS) -c $< -o $@
 
 # Agent objects may include any skeleton: generate them first.
-$(AGENT_OBJS) $(MAIN_OBJ): $(BUILD)/%.o: %.c $(SKELS)
+$(AGENT_OBJS) $(MAIN_OBJ): $(BUILD)/%.o: %.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -c $< -o $@
@@ -145,7 +147,7 @@ $(BUILD)/snigate: $(MAIN_OBJ) $(LIBAGENT) $(LIBPOLICY)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 TEST_OBJS_DIR := $(BUILD)/tests/obj
-$(TEST_OBJS_DIR)/%.o: tests/%.c $(SKELS)
+$(TEST_OBJS_DIR)/%.o: tests/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) $(call pc_cflags,check) -Itests -c $< -o $@
@@ -163,7 +165,7 @@ $$(BUILD)/tests/$(1)/%: $$(TEST_OBJS_DIR)/$(1)/%.o $$(LIBAGENT) $$(LIBPOLICY)
 endef
 $(foreach d,sock tools bench,$(eval $(call link_test_bin,$(d))))
 # tests/sock loaders may include the test skeletons.
-$(SOCK_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o): $(TEST_SKELS)
+$(SOCK_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o): | $(TEST_SKELS)
 
 # libFuzzer targets: clang, ASan + UBSan, policy and parser sources only.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \

@@ -21,7 +21,7 @@ logdir=${3:?}
 . "$kenv"
 : "${VMTEST_REPO:=$(cd "$here/.." && pwd)}"
 : "${VMTEST_BUILD:=build}"
-: "${VMTEST_TIMEOUT:=1200}"
+: "${VMTEST_TIMEOUT:=1800}"
 : "${VMTEST_RETRIES:=1}"
 : "${VMTEST_BOOT_TIMEOUT:=240}"
 : "${VMTEST_MEM:=1G}"
@@ -178,6 +178,8 @@ elif [ "$marker" != "$rcfile" ]; then
 	note="inconsistent status: console marker $marker, rc file '${rcfile}'"
 elif [ "$ACCEL" != kvm ] && [ "$qrc" != $(((marker << 1) | 1)) ]; then
 	note="inconsistent status: marker $marker but qemu rc $qrc (isa-debug-exit wants $(((marker << 1) | 1)))"
+elif [ "$marker" = 124 ] && grep -q '^vmtest: the guest timeout' "$logdir/guest.log" 2>/dev/null; then
+	note="guest timeout ($((VMTEST_TIMEOUT - 60))s) expired after $((npass + nfail + nskip)) tests"
 elif [ "$marker" != 0 ]; then
 	note="guest command rc $marker"
 elif [ -z "${VMTEST_CMD:-}" ] && [ $((npass + nskip)) -eq 0 ]; then

@@ -14,7 +14,7 @@
 #                       (overrides VMTEST_TIERS)
 #        VMTEST_CMD     run this shell command in the guest instead of the tiers
 #        VMTEST_JOBS    VMs at once (default: number of cores)
-#        VMTEST_TIMEOUT outer guard per VM in seconds (default 1200); the guest
+#        VMTEST_TIMEOUT outer guard per VM in seconds (default 1800); the guest
 #                       stops its command a minute earlier. TEST_TIMEOUT per test
 #                       (default 300). VMTEST_RETRIES (default 1, boot hangs only).
 #        VMTEST_CACHE   kernel cache (default vmtest/cache, reused across runs)

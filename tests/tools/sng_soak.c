@@ -355,6 +355,8 @@ static void cl_step(struct cl *c, bool readable, bool writing, double t)
 	}
 	if (!c->t_run)
 		c->t_run = t;
+	if (c->st == C_RUN && !writing)
+		c->st = C_DRAIN; /* came up after the stop: drain at once */
 	/* read and verify everything available */
 	while (readable) {
 		r = cl_read(c, buf, sizeof(buf));

@@ -245,7 +245,8 @@ static int connect_sni(struct tls_server *srv, SSL_CTX *cc, const char *sni,
 			unsigned len;
 
 			SSL_get0_alpn_selected(c, &p, &len);
-			memcpy(alpn_got, p, len);
+			if (len)
+				memcpy(alpn_got, p, len);
 			alpn_got[len] = 0;
 		}
 	}
