@@ -410,6 +410,8 @@ int cmd_run(int argc, char **argv)
 	/* 2. kernel features, BPF object, maps */
 	probe_kernel(&pr);
 	err = loader_open(agent_opts.pin_dir, pr.sockhash, &l, &agent_maps);
+	if (err == -EBUSY)
+		goto out; /* the pin directory is another agent's (logged) */
 	if (err && pr.sockhash) {
 		log_warn("BPF load with the sockmap verdict failed (%s): retrying without it",
 			 strerror(-err));

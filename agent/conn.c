@@ -184,6 +184,25 @@ void conn_close(struct conn *c, int reason, bool rst)
 		log_err("conn %p: cannot defer free: leaked", (void *)c);
 }
 
+/* Count outcome @reason of a connection that ended before the SNI picked a
+ * listener (not_tls, no_sni, hello_timeout, client_closed, ...) on the first
+ * listener of its bind (bugs B1): per-listener counters are what dump stats
+ * and the metrics show, and a bind has no counters of its own. */
+static void count_prerouting(struct conn *c, int reason)
+{
+	struct agent_snapshot *snap = agent_snapshot_acquire();
+	size_t i;
+
+	if (!snap)
+		return;
+	for (i = 0; snap->pc && i < snap->pc->n_listeners; i++)
+		if (snap->pc->listeners[i].bind_id == c->bind_id) {
+			conn_count(snap->pc->listeners[i].id, SNG_NO_ROUTE, reason, true, 0, 0, 0);
+			break;
+		}
+	agent_snapshot_release(snap);
+}
+
 /* Reject before routing completed: drop what was peeked so close() sends a
  * FIN rather than a RST, never a TLS alert. */
 static void reject(struct conn *c, int reason)
@@ -193,7 +212,7 @@ static void reject(struct conn *c, int reason)
 
 	log_dbg("conn %p rejected: %s", (void *)c, reason_str(reason));
 	if (c->d.listener_id == SNG_NO_ROUTE) {
-		/* No listener known: counted on no listener (log only). */
+		count_prerouting(c, reason);
 	} else {
 		conn_count(c->d.listener_id, c->d.route_id, reason, true, 0, 0, 0);
 		c->counted = true;
@@ -338,6 +357,7 @@ static void on_client_hello(struct worker *w, struct ev_handler *h, uint32_t eve
 		return;
 	n = recv(h->fd, peek_buf, sizeof(peek_buf), MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		count_prerouting(c, SNG_R_CLIENT_CLOSED);
 		conn_close(c, SNG_R_CLIENT_CLOSED, n < 0);
 		return;
 	}
@@ -347,8 +367,10 @@ static void on_client_hello(struct worker *w, struct ev_handler *h, uint32_t eve
 	if (rc == SNG_R_HELLO_TRUNCATED) {
 		if ((size_t)n >= sizeof(peek_buf))
 			reject(c, SNG_R_TOO_BIG);
-		else if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		else if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+			count_prerouting(c, SNG_R_CLIENT_CLOSED);
 			conn_close(c, SNG_R_CLIENT_CLOSED, false);
+		}
 		return; /* edge-triggered: the next segment wakes us */
 	}
 	if (rc != SNG_OK) {

@@ -44,6 +44,9 @@ struct conn_side {
 	uint64_t consumed;       /* passed bytes read here and written to the other */
 	uint64_t copied;         /* bytes the agent moved in this direction */
 	uint64_t last_cnt;       /* redirected + passed at the last idle check */
+	uint64_t entered0;       /* sm_tcp_entered() of this socket at splice
+				  * start: a connect()ed socket's bytes_acked
+				  * counts its SYN (1), an accepted one's not */
 	struct conn_side *hnext; /* cookie table chain */
 };
 

@@ -129,6 +129,9 @@ static bool sm_gate(struct conn *c, unsigned i)
 	    sm_tcp_entered(dst->h.fd, &entered, &acked))
 		return true; /* cannot tell: the peer is gone, the write will say */
 	pushed = cnt.redirected + src->consumed;
+	/* measured: without the start offset the gate of the client ->
+	 * backend direction opened with one redirected byte still queued */
+	entered = entered > dst->entered0 ? entered - dst->entered0 : 0;
 	if (entered < pushed) {
 		sm_arm_poll(c);
 		return false;
@@ -412,9 +415,17 @@ int sockmap_start(struct conn *c)
 		if (ti.tcpi_state != BPF_TCP_ESTABLISHED) /* == TCP_ESTABLISHED */
 			return -ENOTCONN;
 	}
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		uint64_t acked;
+
 		if (getsockopt(c->s[i].h.fd, SOL_SOCKET, SO_COOKIE, &c->s[i].cookie, &l))
 			return -errno;
+		/* nothing was written to either socket yet (the hello is
+		 * only peeked): what they count now is the SYN, or 0 */
+		err = sm_tcp_entered(c->s[i].h.fd, &c->s[i].entered0, &acked);
+		if (err)
+			return err;
+	}
 	/* ctl and cnt entries first: the verdict must know the peer before
 	 * the first skb (facts 1.5 data stall, 4.3 lessons). */
 	for (i = 0; i < 2; i++) {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -82,6 +84,71 @@ static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 	unlink(path);
 }
 
+/* PID holding a flock on the inode of @fd (from /proc/locks), or 0. */
+static long lock_holder(int fd)
+{
+	char line[256];
+	struct stat st;
+	long pid = 0;
+	FILE *f;
+
+	if (fstat(fd, &st))
+		return 0;
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f)) {
+		unsigned long long ino;
+		unsigned maj, min;
+		long p;
+
+		if (strstr(line, "FLOCK") &&
+		    sscanf(line, "%*s FLOCK %*s %*s %ld %x:%x:%llu", &p, &maj, &min, &ino) == 4 &&
+		    ino == (unsigned long long)st.st_ino)
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
+/* Hold the pin directory exclusively (bugs B4): a second agent on the same
+ * pins would overwrite the route maps and attach a second verdict. */
+static int lock_pin_dir(struct loader *l, const char *dir)
+{
+	long pid;
+
+	l->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->lock_fd < 0) {
+		log_err("open pin directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!flock(l->lock_fd, LOCK_EX | LOCK_NB))
+		return 0;
+	pid = lock_holder(l->lock_fd);
+	if (pid)
+		log_err("pin dir %s in use by PID %ld (another snigate run)", dir, pid);
+	else
+		log_err("pin dir %s in use by another snigate run", dir);
+	return -EBUSY;
+}
+
+/* Delete every entry of the agent-written per-socket map @fd (bugs B3):
+ * with the pin directory locked, no live socket belongs to a previous
+ * agent, whose fds died with it. Returns the number deleted. */
+static unsigned purge_map(int fd)
+{
+	__u64 key, next;
+	unsigned n = 0;
+
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		key = next;
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+		n++;
+	}
+	return n;
+}
+
 static int attach_verdict(struct loader *l)
 {
 	int prog = bpf_program__fd(l->skel->progs.sng_verdict);
@@ -116,6 +183,7 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 	l->verdict_link = -1;
 	l->count_prog = -1;
 	l->events_fd = l->fc_fd = l->chstats_fd = -1;
+	l->lock_fd = -1;
 	loader_forward_libbpf_log();
 	l->skel = snigate_bpf__open();
 	if (!l->skel) {
@@ -131,6 +199,9 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 			log_err("create pin directory %s: %s", pin_dir, strerror(-err));
 			goto fail;
 		}
+		err = lock_pin_dir(l, pin_dir);
+		if (err)
+			goto fail;
 		bpf_object__for_each_map(map, l->skel->obj) {
 			char path[512];
 
@@ -190,6 +261,13 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 	l->events_fd = bpf_map__fd(l->skel->maps.sng_events);
 	l->fc_fd = bpf_map__fd(l->skel->maps.sng_fc);
 	l->chstats_fd = bpf_map__fd(l->skel->maps.sng_chstats);
+	if (l->lock_fd >= 0) {
+		unsigned a = purge_map(maps->ctl), b = purge_map(maps->cnt);
+
+		if (a || b)
+			log_info("pins reused: removed %u sng_ctl and %u sng_cnt entries of a "
+				 "previous agent", a, b);
+	}
 	return 0;
 
 fail:
@@ -205,6 +283,9 @@ void loader_close(struct loader *l)
 	l->verdict_attached = false;
 	snigate_bpf__destroy(l->skel);
 	l->skel = NULL;
+	if (l->lock_fd >= 0)
+		close(l->lock_fd); /* releases the flock */
+	l->lock_fd = -1;
 }
 
 int loader_count(const struct loader *l, const struct sng_count_args *a)

@@ -15,6 +15,7 @@ struct loader {
 	bool verdict_attached;
 	int count_prog;       /* sng_count program fd, -1 if it did not load */
 	int events_fd, fc_fd, chstats_fd;
+	int lock_fd;          /* pin directory, flock(LOCK_EX) for the agent's life */
 };
 
 /* Route libbpf's messages to the agent log (warnings as warn, info and
