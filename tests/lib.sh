@@ -38,3 +38,17 @@ wait_port() {
 	done
 	return 1
 }
+# known_bug ID WHAT: record that a known, documented bug (docs/reliability.md,
+# "Open defects") showed up. The test goes on; if nothing else fails,
+# run-priv.sh reports it as XFAIL with this text instead of PASS.
+known_bug() {
+	local id=$1; shift
+	echo "XFAIL: known bug $id: $*"
+	[ -n "${SNG_XFAIL_FILE:-}" ] && echo "$id: $*" >>"$SNG_XFAIL_FILE"
+	return 0
+}
+# sockmap_integrity_error JSON: the transfer failed on its bytes (B9 class)
+sockmap_integrity_error() {
+	echo "$1" | grep -qE '"error":"(sink saw wrong bytes|short|pattern mismatch[^"]*)"'
+}
+

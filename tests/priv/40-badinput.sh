@@ -100,6 +100,6 @@ done
 c1=$(map_entries sng_ctl) c2=$(map_entries sng_cnt)
 [ "$c1" = 0 ] && [ "$c2" = 0 ] || fail "map entries left: sng_ctl=$c1 sng_cnt=$c2"
 ok "after: fds $fds0 -> $(agent_fds), RSS $rss0 -> $(agent_rss_kb) KiB, sng_ctl/sng_cnt empty, no CLOSE-WAIT"
-[ $miss -eq 0 ] || fail "counters do not reflect the battery (pre-routing rejections uncounted: /work/helpers/bugs-reliability.md B1)"
+[ $miss -eq 0 ] || fail "counters do not reflect the battery (pre-routing rejections uncounted)"
 echo "summary: cases=$((2 * ncases)) slowloris=$((2 * SLOW)) halfopen=$((2 * VANISH)) transfers=$ntx bytes_verified=$XFER_BYTES"
 echo PASS

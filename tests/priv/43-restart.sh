@@ -86,6 +86,6 @@ for ((r = 1; r <= RESTARTS; r++)); do
 	fi
 done
 stats_json | jq -c '.listeners' >"$TMP/st-after.json"
-[ -z "${stale:-}" ] || fail "stale map entries left by the killed agent (/work/helpers/bugs-reliability.md B3)"
+[ -z "${stale:-}" ] || fail "stale map entries left by the killed agent"
 echo "counters after the restarts (pinned per-CPU maps survive the agent): $(cat "$TMP/st-after.json")"
 echo PASS
