@@ -40,24 +40,24 @@ ip -n "$NS" link set lo up
 # nsenter, not "ip netns exec": the latter remounts /sys in a new mount
 # namespace, which hides the bpffs at /sys/fs/bpf from the agent.
 inns() { nsenter --net=/run/netns/"$NS" "$@"; }
+# inns_bg CMD...: start CMD in the netns in the background and remember its
+# pid (nsenter execs CMD, so $! is CMD itself and cleanup can kill it)
+inns_bg() { nsenter --net=/run/netns/"$NS" "$@" & pids+=($!); }
 
 say "starting demo backends in netns $NS"
 # foo-svc: a TLS server with its own certificate (not the gateway's).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 	-subj "/O=foo backend/CN=foo.example.com" -addext "subjectAltName=DNS:foo.example.com" \
 	-keyout "$WORK/foo.key" -out "$WORK/foo.crt" 2>/dev/null || die "openssl req failed"
-inns "$TOOLS/sng_tcpserver" --listen 127.0.0.1:9443 --name foo-svc \
-	--cert "$WORK/foo.crt" --key "$WORK/foo.key" >"$WORK/foo.log" 2>&1 &
-pids+=($!)
+inns_bg "$TOOLS/sng_tcpserver" --listen 127.0.0.1:9443 --name foo-svc \
+	--cert "$WORK/foo.crt" --key "$WORK/foo.key" >"$WORK/foo.log" 2>&1
 echo "  foo-svc: TLS on 127.0.0.1:9443, certificate CN=foo.example.com (O=foo backend)"
 # bar-svc: plain TCP echo on 8080.
-inns "$TOOLS/sng_tcpserver" --listen 127.0.0.1:8080 --name bar-svc >"$WORK/bar.log" 2>&1 &
-pids+=($!)
+inns_bg "$TOOLS/sng_tcpserver" --listen 127.0.0.1:8080 --name bar-svc >"$WORK/bar.log" 2>&1
 echo "  bar-svc: plain TCP on 127.0.0.1:8080"
 
 say "starting snigate run -f examples/seed"
-inns "$SNIGATE" run -f "$SEED" --pin-dir "$PIN" >"$WORK/snigate.log" 2>&1 &
-pids+=($!)
+inns_bg "$SNIGATE" run -f "$SEED" --pin-dir "$PIN" >"$WORK/snigate.log" 2>&1
 ready=0
 for _ in $(seq 100); do
 	if inns ss -Htln 'sport = :443' | grep -q . && inns ss -Htln 'sport = :8443' | grep -q .; then
