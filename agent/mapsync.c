@@ -3,6 +3,7 @@
  * sng_config update flips it, then the old generation is deleted. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -11,73 +12,60 @@
 #include "log.h"
 #include "mapsync.h"
 
-static int is_gen_route(const struct sng_route_key *k, uint32_t gen)
+/* Which keys a generation owns: route keys by the bind's generation bit,
+ * set and backend keys by their [lo, lo + span) id range. */
+struct gen_match {
+	uint32_t gen, lo, span;
+};
+
+static bool route_in_gen(const void *key, const struct gen_match *m)
 {
-	return !!(ntohs(k->bind) & SNG_GEN_BIT) == !!gen;
+	const struct sng_route_key *k = key;
+
+	return !!(ntohs(k->bind) & SNG_GEN_BIT) == !!m->gen;
 }
 
-/* Delete every route entry of generation @gen. */
-static int delete_routes(int fd, uint32_t gen)
+static bool id_in_range(const void *key, const struct gen_match *m)
 {
-	struct sng_route_key k, next, *batch = NULL;
+	uint32_t id = *(const uint32_t *)key;
+
+	return id >= m->lo && id - m->lo < m->span;
+}
+
+/* Delete every key of @fd (keys of @key_size bytes) that @match accepts. */
+static int delete_matching(int fd, size_t key_size,
+			   bool (*match)(const void *key, const struct gen_match *m),
+			   const struct gen_match *m)
+{
+	unsigned char cur[sizeof(struct sng_route_key)], next[sizeof(struct sng_route_key)];
+	unsigned char *batch = NULL;
 	size_t n = 0, cap = 0, i;
 	void *prev = NULL;
 	int err = 0;
 
+	if (key_size > sizeof(cur))
+		return -EINVAL;
 	/* Collect first: deleting while walking get_next_key restarts it. */
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (is_gen_route(&next, gen)) {
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (match(next, m)) {
 			if (n == cap) {
-				struct sng_route_key *nb;
+				unsigned char *nb;
 
 				cap = cap ? cap * 2 : 256;
-				nb = realloc(batch, cap * sizeof(*nb));
+				nb = realloc(batch, cap * key_size);
 				if (!nb) {
 					free(batch);
 					return -ENOMEM;
 				}
 				batch = nb;
 			}
-			batch[n++] = next;
+			memcpy(batch + n++ * key_size, next, key_size);
 		}
-		k = next;
-		prev = &k;
+		memcpy(cur, next, key_size);
+		prev = cur;
 	}
 	for (i = 0; i < n; i++)
-		if (bpf_map_delete_elem(fd, &batch[i]) && errno != ENOENT)
-			err = -errno;
-	free(batch);
-	return err;
-}
-
-/* Delete keys [lo, lo + span) of a u32-keyed hash. */
-static int delete_range(int fd, uint32_t lo, uint32_t span)
-{
-	uint32_t k, next, *batch = NULL;
-	size_t n = 0, cap = 0, i;
-	void *prev = NULL;
-	int err = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (next >= lo && next - lo < span) {
-			if (n == cap) {
-				uint32_t *nb;
-
-				cap = cap ? cap * 2 : 256;
-				nb = realloc(batch, cap * sizeof(*nb));
-				if (!nb) {
-					free(batch);
-					return -ENOMEM;
-				}
-				batch = nb;
-			}
-			batch[n++] = next;
-		}
-		k = next;
-		prev = &k;
-	}
-	for (i = 0; i < n; i++)
-		if (bpf_map_delete_elem(fd, &batch[i]) && errno != ENOENT)
+		if (bpf_map_delete_elem(fd, batch + i * key_size) && errno != ENOENT)
 			err = -errno;
 	free(batch);
 	return err;
@@ -85,9 +73,13 @@ static int delete_range(int fd, uint32_t lo, uint32_t span)
 
 static int delete_gen(const struct sng_maps *m, uint32_t gen)
 {
-	int e1 = delete_routes(m->routes, gen);
-	int e2 = delete_range(m->sets, gen * SNG_MAX_SETS, SNG_MAX_SETS);
-	int e3 = delete_range(m->backends, gen * SNG_MAX_BACKEND_ENTRIES, SNG_MAX_BACKEND_ENTRIES);
+	const struct gen_match routes = { .gen = gen };
+	const struct gen_match sets = { gen, gen * SNG_MAX_SETS, SNG_MAX_SETS };
+	const struct gen_match backends = { gen, gen * SNG_MAX_BACKEND_ENTRIES,
+					    SNG_MAX_BACKEND_ENTRIES };
+	int e1 = delete_matching(m->routes, sizeof(struct sng_route_key), route_in_gen, &routes);
+	int e2 = delete_matching(m->sets, sizeof(uint32_t), id_in_range, &sets);
+	int e3 = delete_matching(m->backends, sizeof(uint32_t), id_in_range, &backends);
 
 	return e1 ? e1 : e2 ? e2 : e3;
 }
