@@ -14,6 +14,7 @@
 #include "accesslog.h"
 #include "policy.h"
 #include "reasons.h"
+#include "fixture.h"
 
 static const char manifest[] =
 	"apiVersion: gateway.networking.k8s.io/v1\n"
@@ -47,16 +48,8 @@ static const char manifest[] =
 
 static struct policy_compiled *compile(void)
 {
-	struct policy_input *in = policy_input_new();
-	struct policy_error err;
-	struct policy_compiled *pc;
+	struct policy_compiled *pc = fixture_compile(manifest);
 
-	ck_assert_ptr_nonnull(in);
-	ck_assert_msg(!policy_input_add_buffer(in, "t.yaml", manifest, sizeof(manifest) - 1, &err),
-		      "%s:%d: %s %s", err.file, err.line, err.path, err.msg);
-	pc = policy_compile(in, NULL);
-	policy_input_free(in);
-	ck_assert_ptr_nonnull(pc);
 	ck_assert_uint_eq(pc->n_listeners, 1);
 	ck_assert_uint_eq(pc->n_routes, 1);
 	ck_assert_uint_ge(pc->n_backends, 1);

@@ -12,23 +12,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-
-static void go_to_srcdir(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (!access("tests/policy/base", F_OK))
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		if (chdir(dirname(exe)) == 0 && chdir("../../..") == 0 &&
-		    !access("tests/policy/base", F_OK))
-			return;
-	}
-	ck_abort_msg("cannot find tests/policy (run from the source tree)");
-}
+#include "fixture.h"
 
 #define MAXARGS 40
 
@@ -92,7 +76,7 @@ START_TEST(test_golden)
 	size_t got_len, want_len;
 	char *got, *want;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	argv[argc++] = (char *)"check";
 	while (g->argv[argc - 1])
 		argv[argc] = (char *)g->argv[argc - 1], argc++;

@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "policy.h"
+#include "fixture.h"
 
 static const char gw_yaml[] =
 	"apiVersion: gateway.networking.k8s.io/v1\n"
@@ -484,23 +485,6 @@ START_TEST(test_duplicates)
 }
 END_TEST
 
-/* Run from anywhere: find the source tree from the binary's path. */
-static void go_to_srcdir(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (!access("tests/policy/base", F_OK))
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		if (chdir(dirname(exe)) == 0 && chdir("../../..") == 0 &&
-		    !access("tests/policy/base", F_OK))
-			return;
-	}
-	ck_abort_msg("cannot find tests/policy (run from the source tree)");
-}
 
 /* -o yaml output reads back (with the same loader) as the JSON status. */
 static int collect(json_t *obj, unsigned doc, const char *path, void *arg,
@@ -519,7 +503,7 @@ START_TEST(test_yaml_output_round_trip)
 	size_t len = 0;
 	FILE *f;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	ck_assert_int_eq(policy_input_add_path(in, "tests/policy/base", &err), 0);
 	ck_assert_int_eq(policy_input_add_path(in, "tests/policy/cases/routes-attach.yaml", &err), 0);
 	ck_assert_int_eq(policy_input_add_path(in, "tests/policy/cases/btls.yaml", &err), 0);
@@ -548,7 +532,7 @@ START_TEST(test_examples_parse)
 	struct policy_compiled *pc;
 	struct policy_error err;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	ck_assert_msg(policy_input_add_path(in, "examples", &err) == 0, "%s:%d:%d: %s: %s", err.file,
 		      err.line, err.column, err.path, err.msg);
 	ck_assert_int_eq(policy_input_add_path(in, "tests/policy/seed-example.yaml", &err), 0);

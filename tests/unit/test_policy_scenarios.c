@@ -13,25 +13,7 @@
 #include <unistd.h>
 
 #include "policy.h"
-
-/* Run from anywhere: find the source tree from the binary's path. */
-static void go_to_srcdir(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (!access("tests/policy/base", F_OK))
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		/* build/tests/unit/x -> repo root */
-		if (chdir(dirname(exe)) == 0 && chdir("../../..") == 0 &&
-		    !access("tests/policy/base", F_OK))
-			return;
-	}
-	ck_abort_msg("cannot find tests/policy (run from the source tree)");
-}
+#include "fixture.h"
 
 enum ek {
 	E_GW,       /* obj=gateway: condition type/status/reason */
@@ -675,7 +657,7 @@ START_TEST(test_scenario)
 	struct policy_compiled *pc;
 	size_t i;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	pc = compile_files(s->files, &in);
 	for (i = 0; i < s->n; i++)
 		check_exp(pc, &s->ex[i]);
@@ -694,7 +676,7 @@ START_TEST(test_listener_options_compiled)
 	const struct policy_listener *good = NULL, *sm = NULL;
 	size_t i;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	pc = compile_files(files, &in);
 	for (i = 0; i < pc->n_listeners; i++) {
 		ck_assert_uint_eq(pc->listeners[i].id, i);
@@ -729,7 +711,7 @@ START_TEST(test_no_key_in_status)
 	struct policy_compiled *pc;
 	char *st, *nt;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	pc = compile_files(files, &in);
 	st = json_dumps(pc->status, 0);
 	nt = json_dumps(pc->notes, 0);
@@ -751,7 +733,7 @@ START_TEST(test_btls_compiled)
 	struct policy_compiled *pc;
 	size_t i, sys = 0, ca = 0;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	pc = compile_files(files, &in);
 	for (i = 0; i < pc->n_backend_tls; i++) {
 		const struct policy_backend_tls *t = &pc->backend_tls[i];
@@ -784,7 +766,7 @@ START_TEST(test_options)
 	struct policy_input *in;
 	struct policy_compiled *pc;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	pc = compile_files(files, &in);
 	ck_assert_ptr_nonnull(find_item(pc->status, "Gateway", "gw/gw"));
 	ck_assert_ptr_null(find_item(pc->status, "Gateway", "gw/not-ours"));
@@ -836,7 +818,7 @@ START_TEST(test_superseded_visible)
 	json_t *acc;
 	const char *msg;
 
-	go_to_srcdir();
+	fixture_go_to_srcdir();
 	pc = compile_files(files, &in);
 	acc = json_array_get(json_object_get(json_array_get(json_object_get(json_object_get(
 		find_item(pc->status, "TLSRoute", "rp/a-new"), "status"), "parents"), 0),
