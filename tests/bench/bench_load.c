@@ -108,21 +108,6 @@ static void build_prefixes(char **snis, unsigned n, uint32_t op, uint64_t arg)
 	SSL_CTX_free(ctx);
 }
 
-static int open_sock(int nonblock)
-{
-	int one = 1, fd = socket(opt.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
-				 (nonblock ? SOCK_NONBLOCK : 0), 0);
-
-	if (fd < 0)
-		die("socket");
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&opt.ss, opt.sslen) && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int write_all(int fd, const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -204,7 +189,7 @@ static void run_bulk(void)
 	for (i = 0; i < opt.streams; i++) {
 		struct epoll_event ev = { .events = EPOLLOUT | EPOLLIN, .data.u32 = i };
 
-		st[i].fd = open_sock(1);
+		st[i].fd = bench_connect(&opt.ss, opt.sslen, 1);
 		if (st[i].fd < 0)
 			die("connect");
 		st[i].left = per;
@@ -317,7 +302,7 @@ static void run_rr(void)
 	uint64_t *lat = calloc(opt.count, sizeof(*lat)), sum = 0;
 	uint8_t msg[64] = { 0 };
 	unsigned warm = 200, i;
-	int fd = open_sock(0);
+	int fd = bench_connect(&opt.ss, opt.sslen, 0);
 
 	if (!lat || fd < 0)
 		die("connect");
@@ -373,7 +358,7 @@ static void slot_start(unsigned i)
 	memset(s, 0, sizeof(*s));
 	s->pre = next_pre++ % opt.npre;
 	s->t0 = bench_now_ns();
-	s->fd = open_sock(1);
+	s->fd = bench_connect(&opt.ss, opt.sslen, 1);
 	if (s->fd < 0) {
 		nerrors++;
 		s->fd = -1;
@@ -588,7 +573,7 @@ static int run_probe(void)
 	for (i = 0; i < opt.npre; i++) {
 		size_t got = 0;
 		ssize_t r;
-		int fd = open_sock(0);
+		int fd = bench_connect(&opt.ss, opt.sslen, 0);
 
 		if (fd < 0)
 			return 1;

@@ -15,6 +15,8 @@
 #include <netdb.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /*
  * A connection to the backend starts with an optional TLS ClientHello
@@ -134,6 +136,26 @@ static inline int bench_parse_hostport(const char *s, struct sockaddr_storage *s
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+/* A TCP socket (TCP_NODELAY) connecting to @ss: blocking, or non-blocking
+ * with the connect in progress. Returns the fd, or -1 when connect() failed
+ * at once; a failing socket() is fatal. */
+static inline int bench_connect(const struct sockaddr_storage *ss, socklen_t len, int nonblock)
+{
+	int one = 1, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+				 (nonblock ? SOCK_NONBLOCK : 0), 0);
+
+	if (fd < 0) {
+		fprintf(stderr, "bench: socket: %s\n", strerror(errno));
+		exit(1);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)ss, len) && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 #endif /* SNIGATE_BENCH_PROTO_H */

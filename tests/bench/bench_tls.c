@@ -45,21 +45,6 @@ static void die(const char *what)
 	exit(1);
 }
 
-static int open_sock(int nonblock)
-{
-	int one = 1, fd = socket(opt.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
-				 (nonblock ? SOCK_NONBLOCK : 0), 0);
-
-	if (fd < 0)
-		die("socket");
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&opt.ss, opt.sslen) && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static SSL *new_ssl(int fd)
 {
 	SSL *s = SSL_new(ctx);
@@ -104,7 +89,7 @@ static void ssl_read_full(SSL *s, void *p, size_t n)
  * bulk runs and to obtain the first session ticket. */
 static SSL *blocking_connect(int *fdp)
 {
-	int fd = open_sock(0);
+	int fd = bench_connect(&opt.ss, opt.sslen, 0);
 	SSL *s;
 
 	if (fd < 0)
@@ -195,7 +180,7 @@ static void slot_start(unsigned i)
 
 	memset(s, 0, sizeof(*s));
 	s->t0 = bench_now_ns();
-	s->fd = open_sock(1);
+	s->fd = bench_connect(&opt.ss, opt.sslen, 1);
 	if (s->fd < 0) {
 		nerrors++;
 		return;
@@ -329,7 +314,7 @@ static int run_probe(void)
 	struct bench_cmd cmd;
 	uint8_t reply[64];
 	size_t got = 0;
-	int fd = open_sock(0);
+	int fd = bench_connect(&opt.ss, opt.sslen, 0);
 	SSL *s;
 
 	if (fd < 0)
