@@ -36,6 +36,11 @@ struct agent_snapshot {
 
 /* The current snapshot with a reference taken (never NULL while running). */
 struct agent_snapshot *agent_snapshot_acquire(void);
+/* The snapshot a route decision read from map generation @gen (route_decision
+ * .gen) was compiled with, reference taken: its listener ids and TLS
+ * contexts match the decision even while a reload flips the maps (see
+ * agent_snapshot_stage()). Falls back to the current snapshot. */
+struct agent_snapshot *agent_snapshot_acquire_gen(uint32_t gen);
 /* Drop a reference; the last one frees pc and term. Accepts NULL. */
 void agent_snapshot_release(struct agent_snapshot *s);
 

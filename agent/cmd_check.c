@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"      --controller-name N  controller name [" POLICY_DEFAULT_CONTROLLER "]\n"
 		"      --address ADDR       bind address of Gateways without spec.addresses\n"
 		"                           [:: = all IPv4 and IPv6]\n"
+		"      --max-input-bytes N  budget on the total size of the input (k, M, G\n"
+		"                           suffixes) [64M]; over it: exit 2 before parsing\n"
 		"      --stats              print table size and compile time on stderr\n"
 		"      --sni PORT:NAME      print the routing decision for SNI NAME on every\n"
 		"                           bind of PORT (repeatable); prints the decisions\n"
@@ -215,15 +217,48 @@ static int print_sni(FILE *f, const struct policy_compiled *pc, const char *q)
 	return 0;
 }
 
-/* -f -: the whole of stdin as one file named "<stdin>". */
+/* A size with an optional k/M/G (KiB, MiB, GiB) suffix into *out (>= 1).
+ * 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end || !v || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* -f -: the whole of stdin as one file named "<stdin>" (at most the input's
+ * budget + 1 bytes are read). */
 static int add_stdin(struct policy_input *in, struct policy_error *err)
 {
-	size_t len = 0, cap = 1 << 16;
+	/* no more than budget + 1 bytes: enough to know it is over */
+	uint64_t left = policy_input_budget_left(in);
+	size_t len = 0, cap = 1 << 16, want;
 	char *buf = malloc(cap), *nb;
 	size_t n;
 	int rc;
 
-	while (buf && (n = fread(buf + len, 1, cap - len, stdin)) > 0) {
+	for (;;) {
+		want = cap - len;
+		if (want > left + 1 - len)
+			want = (size_t)(left + 1 - len);
+		if (!buf || !want || !(n = fread(buf + len, 1, want, stdin)))
+			break;
 		len += n;
 		if (len == cap) {
 			nb = realloc(buf, cap * 2);
@@ -243,6 +278,14 @@ static int add_stdin(struct policy_input *in, struct policy_error *err)
 		snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(errno));
 		return -EIO;
 	}
+	if (len > left) {
+		free(buf);
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "<stdin>");
+		snprintf(err->msg, sizeof(err->msg), "more than %llu bytes: over the input's "
+			 "budget (--max-input-bytes)", (unsigned long long)left);
+		return -EINVAL;
+	}
 	rc = policy_input_add_buffer(in, "<stdin>", buf, len, err);
 	free(buf);
 	return rc;
@@ -257,6 +300,7 @@ int cmd_check(int argc, char **argv)
 		{ "controller-name", required_argument, NULL, 'c' },
 		{ "address", required_argument, NULL, 'a' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "max-input-bytes", required_argument, NULL, 'm' },
 		{ "sni", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -268,6 +312,7 @@ int cmd_check(int argc, char **argv)
 	const char **files = NULL, **snis = NULL;
 	size_t n_files = 0, n_snis = 0, i;
 	int out = OUT_JSON, out_given = 0, stats = 0, opt, rc = EXIT_FAIL;
+	uint64_t budget = POLICY_DEFAULT_MAX_INPUT_BYTES;
 	struct timespec t0, t1, t2;
 	json_t *note;
 
@@ -308,6 +353,14 @@ int cmd_check(int argc, char **argv)
 		case 's':
 			stats = 1;
 			break;
+		case 'm':
+			if (parse_size(optarg, &budget)) {
+				fprintf(stderr, "snigate check: --max-input-bytes %s: expected a size "
+					"of at least 1 byte (k, M, G suffixes)\n", optarg);
+				rc = EXIT_BADINPUT;
+				goto out;
+			}
+			break;
 		case 'n':
 			snis[n_snis++] = optarg;
 			break;
@@ -332,6 +385,7 @@ int cmd_check(int argc, char **argv)
 	in = policy_input_new();
 	if (!in)
 		goto out;
+	policy_input_set_budget(in, budget);
 	for (i = 0; i < n_files; i++) {
 		int r = strcmp(files[i], "-") ? policy_input_add_path(in, files[i], &err) :
 			add_stdin(in, &err);

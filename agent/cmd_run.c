@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* `snigate run`: compile the manifests, load and fill the BPF maps, probe
- * the kernel, start the workers and serve until SIGTERM/SIGINT. */
+/* `snigate run`: load the BPF maps and the policy (manifests or the Kubernetes
+ * API), start the workers, reload on changes, drain and stop on SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -18,6 +19,8 @@
 #include "cmd.h"
 #include "conn.h"
 #include "control.h"
+#include "filewatch.h"
+#include "k8s.h"
 #include "listener.h"
 #include "loader.h"
 #include "log.h"
@@ -26,8 +29,10 @@
 #include "policy.h"
 #include "privs.h"
 #include "probe.h"
+#include "reload.h"
 #include "snapshot.h"
 #include "statusfile.h"
+#include "takeover.h"
 #include "terminate.h"
 #include "worker.h"
 
@@ -42,19 +47,30 @@ struct run_worker {
 	unsigned *ready;
 };
 
+/* --kubernetes --takeover: the longest wait for the API server's initial
+ * list (the old agent waits 120 s for the hand-over to begin). */
+#define K8S_TAKEOVER_LIST_S 90
+
 static struct run_worker *run_workers;
 static unsigned run_n_workers;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: snigate run -f MANIFESTS [-f ...] [options]\n\n"
+		"usage: snigate run -f MANIFESTS [-f ...] [options]\n"
+		"       snigate run --kubernetes [--kubeconfig FILE] [options]\n\n"
 		"Serve the Gateways of the given Gateway API manifests (files or directories):\n"
 		"Passthrough listeners are routed on the ClientHello's SNI and spliced in the\n"
 		"kernel (sockmap) or copied by the userspace engine; Terminate listeners are\n"
 		"served by the OpenSSL engine. Needs root (BPF, privileged ports).\n\n"
 		"options:\n"
-		"  -f, --file PATH          manifests (YAML/JSON file or directory); repeatable\n"
+		"  -f, --file PATH          manifests (YAML/JSON file or directory); repeatable.\n"
+		"                           Watched (inotify): a change reloads the policy\n"
+		"      --kubernetes         take the policy from the Kubernetes API server\n"
+		"                           (in-cluster service account; exclusive with -f):\n"
+		"                           watch Gateway API objects, reload on changes, the\n"
+		"                           Lease holder writes their status\n"
+		"      --kubeconfig FILE    reach the API server with FILE's current context\n"
 		"      --address ADDR       bind address for Gateways without spec.addresses\n"
 		"                           (default \"::\", all IPv4 and IPv6 addresses)\n"
 		"      --pin-dir DIR        bpffs directory for the maps (default /sys/fs/bpf/snigate)\n"
@@ -66,6 +82,8 @@ static void usage(FILE *f)
 		"      --connect-attempts N endpoints tried per connection (default 3)\n"
 		"      --conn-budget BYTES  kernel bytes queued per direction before flow\n"
 		"                           control pauses the splice (default 4M; k/M/G)\n"
+		"      --max-input-bytes N  budget on the total size of the manifests (k/M/G;\n"
+		"                           default 64M): over it, an input error\n"
 		"      --gateway-class NAME serve only this GatewayClass\n"
 		"      --metrics ADDR:PORT  Prometheus /metrics, /healthz, /readyz on ADDR:PORT\n"
 		"                           (127.0.0.1:9090, [::1]:9090, :9090 = all; default off)\n"
@@ -74,9 +92,34 @@ static void usage(FILE *f)
 		"      --control-socket P   unix socket for `snigate status` (root only, 0600;\n"
 		"                           default " CONTROL_DEFAULT_PATH ", none = off)\n"
 		"      --status-file FILE   write the status (as snigate check -o json) to FILE\n"
-		"                           atomically on every compile\n"
+		"                           atomically on every compile (a rejected reload adds\n"
+		"                           snigate.io/reload-error to the List's annotations)\n"
+		"      --drain-timeout S    on SIGTERM/SIGINT: stop accepting, wait up to S\n"
+		"                           seconds for open connections to end, then close\n"
+		"                           them (default 30; 0 = close at once; a second\n"
+		"                           signal stops at once)\n"
+		"      --takeover           take over from the agent running on this pin\n"
+		"                           directory: its listening sockets and open\n"
+		"                           passthrough connections move here without a byte\n"
+		"                           lost, then it exits (Terminate ones drain there).\n"
+		"                           With --kubernetes: the API server is listed first\n"
+		"                           (the old agent serves meanwhile), then the hand-over\n"
+		"      --takeover=auto      take over when an agent answers on the hand-over\n"
+		"                           socket, else start as without --takeover\n"
+		"      --linger             once taken over and drained, stay (idle) until\n"
+		"                           SIGTERM instead of exiting: for containers that are\n"
+		"                           restarted when they exit (DaemonSet pods)\n"
+		"      --takeover-socket P  hand-over unix socket (root only, 0600; default\n"
+		"                           " TAKEOVER_DIR "/takeover<pin dir, / as _>.sock;\n"
+		"                           none = this agent cannot be taken over)\n"
 		"  -v, --verbose            debug logging (libbpf and verifier logs too)\n"
 		"  -h, --help               this text\n\n"
+		"Reload: SIGHUP (and any change of a -f path, debounced 150 ms) re-reads\n"
+		"and compiles the manifests and swaps them in atomically: new routes and\n"
+		"listeners serve, removed ones stop accepting, certificates are re-read;\n"
+		"established connections are not touched. An invalid policy is rejected\n"
+		"(logged with file:line:column), the previous one keeps serving. SIGHUP\n"
+		"also reopens the access log.\n\n"
 		"Exit codes: 0 clean stop, 1 runtime failure, 2 bad input or usage.\n");
 }
 
@@ -119,7 +162,7 @@ static void *worker_main(void *arg)
 {
 	struct run_worker *rw = arg;
 
-	rw->ls = listener_open_all(rw->w, rw->pc);
+	rw->ls = takeover_listeners_open(rw->w, rw->pc); /* = listener_open_all() unless taking over */
 	pthread_mutex_lock(rw->lock);
 	rw->err = rw->ls ? 0 : -errno;
 	(*rw->ready)++;
@@ -131,6 +174,7 @@ static void *worker_main(void *arg)
 	listener_close_all(rw->w, rw->ls);
 	rw->ls = NULL;
 	conn_close_all(rw->w);
+	term_close_all(rw->w); /* what the drain left open */
 	return NULL;
 }
 
@@ -163,13 +207,45 @@ static int on_ring_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* The main thread: signals and the verdict's event ring. */
-static int main_loop(struct loader *l)
+/* Connections still open anywhere in the agent (passthrough + Terminate). */
+static long open_conns(void)
 {
+	return __atomic_load_n(&conn_open_count, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&term_open_count, __ATOMIC_RELAXED);
+}
+
+/* SIGTERM/SIGINT: stop accepting and let open connections end, up to
+ * @drain_ms; returns the deadline (0: stop now). */
+static uint64_t drain_start(const char *sig, unsigned drain_ms)
+{
+	size_t closed;
+
+	metrics_set_ready(false);
+	if (!drain_ms) {
+		log_info("signal %s: stopping", sig);
+		return 0;
+	}
+	closed = reload_stop_listening();
+	log_info("signal %s: draining: %zu listening sockets closed, %ld connection(s) open, "
+		 "waiting up to %.1f s (another signal stops at once)", sig, closed, open_conns(),
+		 drain_ms / 1000.0);
+	return worker_now_ms() + drain_ms;
+}
+
+struct run_k8s;
+static void k8s_stop(struct run_k8s *k);
+
+/* The main thread: signals, policy reloads (SIGHUP, -f changes), the
+ * verdict's event ring, the drain. */
+static int main_loop(struct loader *l, struct filewatch *fw, unsigned drain_ms, bool linger,
+		     struct run_k8s *rk)
+{
+	bool lingering = false;
 	struct ring_buffer *rb = NULL;
 	struct epoll_event ev;
 	sigset_t set;
-	int sfd, ep, rbfd = -1, n, stop = 0;
+	int sfd, ep, rbfd = -1, n, stop = 0, timeout;
+	uint64_t drain_end = 0, now;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -182,6 +258,10 @@ static int main_loop(struct loader *l)
 	ev.events = EPOLLIN;
 	ev.data.fd = sfd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	if (fw) {
+		ev.data.fd = filewatch_fd(fw);
+		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
 	if (l->events_fd >= 0) {
 		rb = ring_buffer__new(l->events_fd, on_ring_event, NULL, NULL);
 		if (rb) {
@@ -193,7 +273,34 @@ static int main_loop(struct loader *l)
 		}
 	}
 	while (!stop) {
-		n = epoll_wait(ep, &ev, 1, -1);
+		timeout = -1;
+		if (drain_end) {
+			now = worker_now_ms();
+			if (!open_conns()) {
+				log_info("drained: every connection ended");
+			} else if (now >= drain_end) {
+				log_info("drain timeout: closing %ld open connection(s)%s", open_conns(),
+					 linger && takeover_handed_over() ? " at the exit" : "");
+			} else {
+				timeout = drain_end - now < 50 ? (int)(drain_end - now) : 50;
+				goto wait;
+			}
+			if (!linger || !takeover_handed_over())
+				break;
+			/* --linger: the verdict's events are the new agent's alone
+			 * from now on; then tell it we are done */
+			if (rb)
+				epoll_ctl(ep, EPOLL_CTL_DEL, rbfd, NULL);
+			ring_buffer__free(rb);
+			rb = NULL;
+			takeover_release_peer();
+			log_info("takeover: handed over; idle until SIGTERM (--linger)");
+			drain_end = 0;
+			lingering = true;
+			continue;
+		}
+wait:
+		n = epoll_wait(ep, &ev, 1, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -201,19 +308,50 @@ static int main_loop(struct loader *l)
 		}
 		if (n && ev.data.fd == sfd) {
 			struct signalfd_siginfo si;
+			const char *name;
+			bool self;
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGHUP) {
-				/* ops: reopen the access log (rotation). A policy
-				 * reload belongs here too, and its compile must
-				 * call statusfile_update(new status). */
-				log_info("signal HUP: reopening the access log");
+				log_info("signal HUP: reopening the access log%s",
+					 fw && !drain_end ? ", reloading the policy" : "");
 				accesslog_reopen();
+				if (fw && !drain_end)
+					reload_files("SIGHUP");
 				continue;
 			}
-			log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "TERM" : "INT");
-			stop = 1;
+			name = si.ssi_signo == SIGTERM ? "TERM" : "INT";
+			self = si.ssi_pid == (uint32_t)getpid(); /* the takeover's stop */
+			if (lingering) {
+				log_info("signal %s: stopping (this agent was handed over)", name);
+				break;
+			}
+			if (drain_end && !self && linger && takeover_handed_over()) {
+				log_info("signal %s: exiting once drained (handed over)", name);
+				linger = false;
+				continue;
+			}
+			if (drain_end) {
+				log_info("signal %s while draining: stopping now (%ld connection(s) open)",
+					 name, open_conns());
+				break;
+			}
+			if (self && takeover_handed_over()) {
+				/* the new agent has its own source: release
+				 * the status Lease now, not at the exit */
+				k8s_stop(rk);
+			}
+			drain_end = drain_start(name, drain_ms);
+			if (!drain_end && self && linger && takeover_handed_over()) {
+				drain_end = worker_now_ms(); /* nothing to drain: linger */
+				continue;
+			}
+			if (!drain_end)
+				stop = 1;
+		} else if (n && fw && ev.data.fd == filewatch_fd(fw)) {
+			if (filewatch_dispatch(fw) && !drain_end)
+				reload_files("file change");
 		} else if (n && rb) {
 			ring_buffer__consume(rb);
 		}
@@ -222,6 +360,143 @@ static int main_loop(struct loader *l)
 	close(ep);
 	close(sfd);
 	return 0;
+}
+
+/* --kubernetes: each debounced snapshot of the API objects goes through the
+ * reload pipeline; the compiled status goes to the status writer (it
+ * patches only while this agent holds the Lease).
+ * With --takeover the source starts gated: the first snapshot is applied
+ * by the main thread before the hand-over (maps and snapshot only: no
+ * worker listens yet, so no socket of the old agent's binds is opened),
+ * later ones are held (the last wins) until the workers run on the
+ * received listeners, then applied in order. */
+struct run_k8s {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* signalled when @held is set */
+	pthread_mutex_t apply;   /* serialises applies: none overtakes another */
+	struct k8s_source *src;  /* NULL until k8s_source_start() returned */
+	json_t *pending;         /* status compiled before that */
+	bool gated;
+	struct policy_input *held;
+};
+
+/* reload_apply() of one snapshot, then readiness and status. With k->apply. */
+static int k8s_apply(struct run_k8s *k, struct policy_input *in)
+{
+	json_t *status = NULL;
+	int err;
+
+	err = reload_apply(in, "kubernetes", &status);
+	if (err)
+		return err;
+	metrics_set_ready(true);
+	pthread_mutex_lock(&k->lock);
+	if (k->src) {
+		k8s_status_publish(k->src, status);
+	} else {
+		json_decref(k->pending);
+		k->pending = json_incref(status);
+	}
+	pthread_mutex_unlock(&k->lock);
+	json_decref(status);
+	return 0;
+}
+
+static void on_k8s_input(struct policy_input *in, void *arg)
+{
+	struct run_k8s *k = arg;
+
+	pthread_mutex_lock(&k->apply);
+	pthread_mutex_lock(&k->lock);
+	if (k->gated) {
+		policy_input_free(k->held);
+		k->held = in;
+		pthread_cond_broadcast(&k->cond);
+		pthread_mutex_unlock(&k->lock);
+		pthread_mutex_unlock(&k->apply);
+		return;
+	}
+	pthread_mutex_unlock(&k->lock);
+	k8s_apply(k, in);
+	pthread_mutex_unlock(&k->apply);
+}
+
+/* Stop the source (and release the Lease); idempotent. Not from a callback. */
+static void k8s_stop(struct run_k8s *k)
+{
+	struct k8s_source *src;
+
+	pthread_mutex_lock(&k->lock);
+	src = k->src;
+	k->src = NULL;
+	pthread_mutex_unlock(&k->lock);
+	k8s_source_stop(src);
+}
+
+/* Start the source (after privs_drop: it wants one thread). 0 or -errno. */
+static int k8s_start(struct run_k8s *k, const struct k8s_options *ko)
+{
+	struct k8s_source *src = k8s_source_start(ko, on_k8s_input, k);
+
+	if (!src) {
+		log_err("cannot start the Kubernetes source: %s", strerror(errno));
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&k->lock);
+	k->src = src;
+	if (k->pending)
+		k8s_status_publish(src, k->pending);
+	json_decref(k->pending);
+	k->pending = NULL;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+/* --takeover: apply the first snapshot (the old agent serves meanwhile),
+ * waiting up to @ms for the initial list. 0 or -errno (logged). */
+static int k8s_first_snapshot(struct run_k8s *k, unsigned ms)
+{
+	struct policy_input *in;
+	struct timespec dl;
+	int err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	pthread_mutex_lock(&k->lock);
+	while (!k->held && !err)
+		err = pthread_cond_timedwait(&k->cond, &k->lock, &dl);
+	in = k->held;
+	k->held = NULL;
+	pthread_mutex_unlock(&k->lock);
+	if (!in) {
+		log_err("takeover: no snapshot of the API server within %u s (initial list "
+			"incomplete): the running agent serves on", ms / 1000);
+		return -ETIMEDOUT;
+	}
+	pthread_mutex_lock(&k->apply);
+	err = k8s_apply(k, in);
+	pthread_mutex_unlock(&k->apply);
+	if (err)
+		log_err("takeover: the API server's first snapshot was not applied (%s): the "
+			"running agent serves on", strerror(-err));
+	return err;
+}
+
+/* --takeover: the workers run; apply what came meanwhile, then every
+ * snapshot directly. */
+static void k8s_ungate(struct run_k8s *k)
+{
+	struct policy_input *in;
+
+	pthread_mutex_lock(&k->apply);
+	pthread_mutex_lock(&k->lock);
+	k->gated = false;
+	in = k->held;
+	k->held = NULL;
+	pthread_mutex_unlock(&k->lock);
+	if (in)
+		k8s_apply(k, in);
+	pthread_mutex_unlock(&k->apply);
 }
 
 int cmd_run(int argc, char **argv)
@@ -237,39 +512,58 @@ int cmd_run(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "connect-attempts", required_argument, NULL, 'A' },
 		{ "conn-budget", required_argument, NULL, 'B' },
+		{ "max-input-bytes", required_argument, NULL, 'X' },
 		{ "gateway-class", required_argument, NULL, 'g' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "access-log", required_argument, NULL, 'L' },
 		{ "control-socket", required_argument, NULL, 'S' },
 		{ "status-file", required_argument, NULL, 'F' },
+		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "kubernetes", no_argument, NULL, 'K' },
+		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "takeover", optional_argument, NULL, 'T' },
+		{ "linger", no_argument, NULL, 'G' },
+		{ "takeover-socket", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct policy_options po = { 0 };
 	struct policy_input *in = NULL;
-	struct policy_compiled *pc = NULL;
 	struct agent_snapshot *snap = NULL;
-	struct term_policy *term = NULL;
 	struct probe_result pr;
 	struct loader l = { .verdict_link = -1, .count_prog = -1 };
-	struct policy_error perr;
+	struct reload_options ro;
+	struct filewatch *fw = NULL;
+	struct worker **ws = NULL;
+	struct listener_set **lss = NULL;
+	/* --kubernetes */
+	bool kubernetes = false;
+	const char *kubeconfig = NULL;
+	struct k8s_options ko = { 0 };
+	struct run_k8s rk = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+			      .apply = PTHREAD_MUTEX_INITIALIZER };
+	unsigned drain_ms = 30000;
+	char rwhy[1400];
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 	const char **files;
 	size_t n_files = 0, i;
 	unsigned ready = 0, started = 0;
-	uint64_t serial = 0;
 	char why[256];
 	int opt, rc = EXIT_FAIL, err, engine;
 	long ncpu;
 	sigset_t set;
-	bool loaded = false, has_term = false;
+	bool loaded = false;
 	/* ops: metrics, access log, control socket, status file */
 	const char *metrics_addr = NULL, *access_log = NULL, *status_file = NULL;
 	const char *control_path = CONTROL_DEFAULT_PATH;
 	bool control_explicit = false;
 	struct metrics_options mo;
+	/* --takeover (agent/takeover.c) */
+	bool takeover = false, tk_explicit = false, tk_auto = false, linger = false;
+	const char *tk_path = NULL;
+	char tk_default[108];
 
 	memset(&agent_opts, 0, sizeof(agent_opts));
 	agent_opts.pin_dir = "/sys/fs/bpf/snigate";
@@ -301,6 +595,36 @@ int cmd_run(int argc, char **argv)
 			control_explicit = true;
 			break;
 		case 'F': status_file = optarg; break;
+		case 'K': kubernetes = true; break;
+		case 'T':
+			if (optarg && strcmp(optarg, "auto")) {
+				fprintf(stderr, "snigate run: --takeover=%s: expected --takeover or "
+					"--takeover=auto\n", optarg);
+				rc = EXIT_BADINPUT;
+				goto out;
+			}
+			takeover = true;
+			tk_auto = optarg != NULL;
+			break;
+		case 'G': linger = true; break;
+		case 'O':
+			tk_path = strcmp(optarg, "none") ? optarg : NULL;
+			tk_explicit = true;
+			break;
+		case 'k': kubeconfig = optarg; break;
+		case 'D': {
+			char *end;
+			double v = strtod(optarg, &end);
+
+			if (end == optarg || *end || v < 0 || v > 86400) {
+				fprintf(stderr, "snigate run: --drain-timeout %s: expected 0..86400 seconds\n",
+					optarg);
+				rc = EXIT_BADINPUT;
+				goto out;
+			}
+			drain_ms = (unsigned)(v * 1000);
+			break;
+		}
 		case 'e':
 			if (!strcmp(optarg, "auto"))
 				agent_opts.engine = SNG_ENGINE_AUTO;
@@ -358,6 +682,17 @@ int cmd_run(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 'X': { /* every input set from now on: files, reloads, API objects */
+			uint64_t v;
+
+			if (parse_bytes(optarg, &v) || !v) {
+				fprintf(stderr, "snigate run: --max-input-bytes %s: expected bytes >= 1 (k/M/G suffix)\n", optarg);
+				rc = EXIT_BADINPUT;
+				goto out;
+			}
+			policy_input_default_budget(v);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			rc = EXIT_OK;
@@ -368,47 +703,58 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!n_files || optind < argc) {
-		fprintf(stderr, "snigate run: %s\n", n_files ? "unexpected argument" :
-			"no manifests: give -f FILE_OR_DIR");
+	if (optind < argc || (!n_files && !kubernetes) || (n_files && kubernetes) ||
+	    (kubeconfig && !kubernetes)) {
+		fprintf(stderr, "snigate run: %s\n", optind < argc ? "unexpected argument" :
+			n_files && kubernetes ? "-f and --kubernetes are exclusive: the policy "
+						"comes from the manifests or from the API server" :
+			kubeconfig && !kubernetes ? "--kubeconfig needs --kubernetes" :
+			"no manifests: give -f FILE_OR_DIR (or --kubernetes)");
 		usage(stderr);
 		rc = EXIT_BADINPUT;
 		goto out;
 	}
+	if (!tk_explicit) {
+		if (!takeover_default_path(agent_opts.pin_dir, tk_default, sizeof(tk_default)))
+			tk_path = tk_default;
+		else if (takeover)
+			log_warn("the default takeover socket path for --pin-dir %s is too long: "
+				 "give --takeover-socket", agent_opts.pin_dir);
+	}
+	if (takeover && !tk_path) {
+		fprintf(stderr, "snigate run: --takeover needs a --takeover-socket path\n");
+		rc = EXIT_BADINPUT;
+		goto out;
+	}
+	if (tk_auto && !takeover_peer_present(tk_path)) {
+		log_info("takeover=auto: no agent answers on %s: starting without a takeover",
+			 tk_path);
+		takeover = false;
+	}
 	po.default_address = agent_opts.default_address;
-
-	/* 1. manifests -> compiled table */
-	in = policy_input_new();
-	if (!in)
-		goto out;
-	for (i = 0; i < n_files; i++) {
-		err = policy_input_add_path(in, files[i], &perr);
-		if (!err)
-			continue;
-		fprintf(stderr, "snigate run: %s", perr.file);
-		if (perr.line)
-			fprintf(stderr, ":%d:%d", perr.line, perr.column);
-		fprintf(stderr, ": %s%s%s\n", perr.path, *perr.path ? ": " : "", perr.msg);
-		rc = err == -EINVAL || err == -ENOENT || err == -EISDIR || err == -EACCES ?
-		     EXIT_BADINPUT : EXIT_FAIL;
-		goto out;
-	}
-	pc = policy_compile(in, &po);
-	if (!pc) {
-		log_err("compile failed: %s", strerror(errno));
-		goto out;
-	}
-	for (i = 0; i < pc->n_listeners; i++)
-		if (pc->listeners[i].mode == SNG_MODE_TERMINATE)
-			has_term = true;
-	if (!pc->n_binds)
-		log_warn("no listener was accepted: nothing to serve (see snigate check)");
+	ro = (struct reload_options){ .paths = files, .n_paths = n_files, .po = po };
+	reload_init(&ro);
 	statusfile_set_path(status_file);
-	if (statusfile_update(pc->status))
-		goto out;
+
+	/* 1. manifests (the API server's objects come after the start) */
+	if (kubernetes) {
+		in = policy_input_new();
+		if (!in)
+			goto out;
+	} else {
+		err = reload_read_paths(&in, rwhy, sizeof(rwhy));
+		if (err) {
+			fprintf(stderr, "snigate run: %s\n", rwhy);
+			rc = err == -EINVAL || err == -ENOENT || err == -EISDIR || err == -EACCES ?
+			     EXIT_BADINPUT : EXIT_FAIL;
+			goto out;
+		}
+	}
 
 	/* 2. kernel features, BPF object, maps */
 	probe_kernel(&pr);
+	if (takeover && takeover_begin(tk_path, agent_opts.pin_dir))
+		goto out; /* logged; the running agent is untouched */
 	err = loader_open(agent_opts.pin_dir, pr.sockhash, &l, &agent_maps);
 	if (err == -EBUSY)
 		goto out; /* the pin directory is another agent's (logged) */
@@ -437,25 +783,28 @@ int cmd_run(int argc, char **argv)
 			      (pr.verdict && agent_opts.engine == SNG_ENGINE_AUTO);
 	conn_cfg.loader = &l;
 	err = mapsync_set_budget(l.fc_fd, agent_opts.conn_budget);
-	if (!err)
-		err = mapsync_apply(&agent_maps, pc, &serial);
 	if (err) {
-		log_err("writing the policy to the maps: %s", strerror(-err));
+		log_err("writing the flow-control budget: %s", strerror(-err));
 		goto out;
 	}
-	if (has_term) {
-		term = term_policy_build(pc, NULL);
-		if (!term) {
-			log_err("building the Terminate listeners' TLS contexts failed");
+	/* 2b. the first policy, through the pipeline every reload uses. With
+	 * --kubernetes --takeover the maps keep the old agent's table until
+	 * the API server's first snapshot replaces it (step 3): an empty
+	 * table would refuse the old agent's connections meanwhile. */
+	rk.gated = kubernetes && takeover;
+	if (!rk.gated) {
+		err = reload_apply(in, "startup", NULL);
+		in = NULL;
+		if (err)
 			goto out;
-		}
+		snap = agent_snapshot_acquire();
+		if (!snap)
+			goto out;
+		if (!snap->pc->n_binds && !kubernetes)
+			log_warn("no listener was accepted: nothing to serve (see snigate check)");
 	}
-	snap = agent_snapshot_new(pc, term, serial);
-	if (!snap)
-		goto out;
-	pc = NULL;
-	term = NULL;
-	agent_snapshot_install(snap);
+	policy_input_free(in);
+	in = NULL;
 
 	/* Setup done: keep only what serving needs (threads inherit it). */
 	err = privs_drop();
@@ -471,6 +820,25 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	ko.kubeconfig = kubeconfig;
+	ko.controller_name = po.controller_name;
+	if (rk.gated) {
+		/* the old agent serves until the first snapshot is in the maps */
+		log_info("takeover: listing the API server first (up to %u s); the running "
+			 "agent serves meanwhile", K8S_TAKEOVER_LIST_S);
+		if (k8s_start(&rk, &ko)) {
+			rc = EXIT_BADINPUT;
+			goto stop;
+		}
+		if (k8s_first_snapshot(&rk, K8S_TAKEOVER_LIST_S * 1000))
+			goto stop;
+		snap = agent_snapshot_acquire();
+		if (!snap)
+			goto stop;
+	}
+	/* takeover: the old agent stops accepting and frees its endpoints */
+	if (takeover && takeover_receive())
+		goto stop;
 	/* ops endpoints: after the capability drop (it wants one thread) and
 	 * the signal mask (their threads inherit it), before the workers */
 	if (access_log && accesslog_open(access_log))
@@ -516,13 +884,59 @@ int cmd_run(int argc, char **argv)
 			log_err("worker %zu: cannot listen: %s", i, strerror(-run_workers[i].err));
 			goto stop;
 		}
-	log_info("serving (policy serial %llu, %zu binds)", (unsigned long long)serial,
+	ws = calloc(started ? started : 1, sizeof(*ws));
+	lss = calloc(started ? started : 1, sizeof(*lss));
+	if (!ws || !lss)
+		goto stop;
+	for (i = 0; i < started; i++) {
+		ws[i] = run_workers[i].w;
+		lss[i] = run_workers[i].ls;
+	}
+	if (reload_attach_workers(started, ws, lss))
+		goto stop;
+	if (takeover && takeover_install())
+		goto stop;
+	if (takeover_serve_start(tk_path) && tk_explicit)
+		goto stop;
+	log_info("serving (policy serial %llu, %zu binds)", (unsigned long long)snap->serial,
 		 snap->pc->n_binds);
-	metrics_set_ready(true);
-	main_loop(&l);
+	agent_snapshot_release(snap);
+	snap = NULL;
+	if (rk.gated) {
+		/* snapshots held during the hand-over, then all directly */
+		k8s_ungate(&rk);
+	} else if (kubernetes) {
+		/* after privs_drop (it wants one thread) and the workers: every
+		 * snapshot of the API objects reloads, listeners included */
+		if (k8s_start(&rk, &ko)) {
+			rc = EXIT_BADINPUT;
+			goto stop;
+		}
+	} else {
+		/* the agent's own writes are no manifest change */
+		const char *ignore[3] = { NULL, NULL, NULL };
+		size_t ni = 0;
+
+		if (status_file)
+			ignore[ni++] = status_file;
+		if (access_log && strcmp(access_log, "-"))
+			ignore[ni++] = access_log;
+		fw = filewatch_new(files, n_files, ignore);
+		if (!fw)
+			log_warn("not watching the manifests (%s): reload with SIGHUP",
+				 strerror(errno));
+		metrics_set_ready(true);
+	}
+	main_loop(&l, fw, drain_ms, linger, &rk);
 	metrics_set_ready(false);
 	rc = EXIT_OK;
 stop:
+	takeover_stop();
+	k8s_stop(&rk);
+	json_decref(rk.pending);
+	policy_input_free(rk.held);
+	filewatch_free(fw);
+	reload_detach_workers();
 	for (i = 0; i < started; i++)
 		worker_stop(run_workers[i].w);
 	for (i = 0; i < started; i++) {
@@ -541,9 +955,9 @@ stop:
 	agent_snapshot_install(NULL);
 	log_info("stopped");
 out:
-	if (term)
-		term_policy_free(term);
-	policy_compiled_free(pc);
+	agent_snapshot_release(snap);
+	free(ws);
+	free(lss);
 	policy_input_free(in);
 	if (loaded)
 		loader_close(&l);

@@ -18,6 +18,7 @@
 #include "hello.h"
 #include "loader.h"
 #include "log.h"
+#include "memtrim.h"
 #include "metrics.h"
 #include "policy.h"
 #include "reasons.h"
@@ -79,6 +80,7 @@ static void free_later(struct worker *w, void *arg)
 	free(c->s[0].buf);
 	free(c->s[1].buf);
 	free(c);
+	memtrim_conn_freed(w);
 }
 
 /* Outcome names for the log: the shared table (agent/reasons.c). */
@@ -226,9 +228,27 @@ static void reject(struct conn *c, int reason)
 	conn_close(c, reason, false);
 }
 
+/* Checks per idle timeout. Activity is seen by polling counters (the
+ * verdict's bytes are not timestamped), so a connection closes at most
+ * 1/IDLE_CHECKS of the timeout late. (One check per timeout, re-armed for
+ * a full period on any activity, closed up to 2x late.) */
+#define IDLE_CHECKS 8
+
+/* (Re)arm the idle timer of a running connection: fire at the next check
+ * or when the timeout after the last seen activity runs out. */
+static void idle_arm(struct conn *c)
+{
+	uint64_t now = worker_now_ms(), idle = agent_opts.idle_timeout_ms;
+	uint64_t left = now - c->idle_mark_ms < idle ? idle - (now - c->idle_mark_ms) : 1;
+	uint64_t step = idle / IDLE_CHECKS ? idle / IDLE_CHECKS : 1;
+
+	worker_timer_set(c->w, &c->timer, left < step ? left : step);
+}
+
 static void idle_fire(struct worker *w, struct ev_timer *t)
 {
 	struct conn *c = container_of(t, struct conn, timer);
+	uint64_t now = worker_now_ms();
 
 	if (c->state == CONN_HELLO) {
 		reject(c, SNG_R_HELLO_TIMEOUT);
@@ -239,10 +259,16 @@ static void idle_fire(struct worker *w, struct ev_timer *t)
 	if (c->engine == SNG_ENGINE_SOCKMAP ? sockmap_active(c) :
 	    (c->s[0].copied + c->s[1].copied != c->s[0].last_cnt)) {
 		c->s[0].last_cnt = c->s[0].copied + c->s[1].copied;
-		worker_timer_set(w, &c->timer, agent_opts.idle_timeout_ms);
+		c->idle_mark_ms = now;
+	}
+	if (c->state != CONN_RUN)
+		return; /* sockmap_active() may have finished it */
+	if (now - c->idle_mark_ms < agent_opts.idle_timeout_ms) {
+		idle_arm(c);
 		return;
 	}
-	log_dbg("conn %p idle for %u ms: closing", (void *)c, agent_opts.idle_timeout_ms);
+	log_dbg("conn %p idle for %llu ms: closing", (void *)c,
+		(unsigned long long)(now - c->idle_mark_ms));
 	conn_close(c, SNG_R_IDLE_TIMEOUT, false);
 }
 
@@ -257,7 +283,8 @@ static void start_engine(struct conn *c)
 	if (want == SNG_ENGINE_SOCKMAP && !conn_cfg.sockmap_ok)
 		want = SNG_ENGINE_USERSPACE;
 	c->state = CONN_RUN;
-	worker_timer_set(c->w, &c->timer, agent_opts.idle_timeout_ms);
+	c->idle_mark_ms = worker_now_ms();
+	idle_arm(c);
 	if (want == SNG_ENGINE_SOCKMAP) {
 		c->engine = SNG_ENGINE_SOCKMAP;
 		err = sockmap_start(c);
@@ -322,7 +349,7 @@ static void route(struct conn *c, const struct hello_info *hi)
 		c->s[0].h.fd = -1;
 		worker_timer_cancel(c->w, &c->timer);
 		/* term_conn_start keeps the reference it is given */
-		c->snap = agent_snapshot_acquire();
+		c->snap = agent_snapshot_acquire_gen(c->d.gen);
 		term_conn_start(c->w, fd, hi, &c->d, c->snap, &c->peer);
 		c->snap = NULL;
 		c->counted = true;
@@ -431,4 +458,160 @@ void conn_close_all(struct worker *w)
 {
 	while (conn_list)
 		conn_close(conn_list, SNG_R_CLIENT_CLOSED, false);
+}
+
+/* ---- hand-over to a new agent (agent/takeover.c) -------------------------- */
+
+static void conn_link(struct conn *c)
+{
+	c->lprev = NULL;
+	c->lnext = conn_list;
+	if (conn_list)
+		conn_list->lprev = c;
+	conn_list = c;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	if (c->lprev)
+		c->lprev->lnext = c->lnext;
+	else if (conn_list == c)
+		conn_list = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	c->lprev = c->lnext = NULL;
+}
+
+static void conn_freeze(struct conn *c)
+{
+	unsigned i;
+
+	worker_timer_cancel(c->w, &c->timer);
+	worker_timer_cancel(c->w, &c->poll);
+	if (c->state == CONN_CONNECT) {
+		/* The hello is only peeked: routing it again is exact. The
+		 * listener's connection counter then counts it twice, and an
+		 * abandoned hand-over leaves this process's active gauge one
+		 * too high (docs: takeover). */
+		backend_connect_cancel(c->w, &c->bc);
+		c->state = CONN_HELLO;
+		c->d.listener_id = SNG_NO_ROUTE;
+		c->d.route_id = SNG_NO_ROUTE;
+		c->counted = true;
+		c->begun = false;
+	}
+	for (i = 0; i < 2; i++)
+		if (c->s[i].h.fd >= 0)
+			worker_unwatch(c->w, &c->s[i].h);
+	if (c->state == CONN_RUN && c->engine == SNG_ENGINE_SOCKMAP)
+		sockmap_freeze(c);
+	conn_unlink(c);
+}
+
+int conn_freeze_all(struct worker *w, struct conn ***out, size_t *n)
+{
+	struct conn *c, *next, **v;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (c = conn_list; c; c = c->lnext)
+		k++;
+	if (!k)
+		return 0;
+	v = calloc(k, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	k = 0;
+	for (c = conn_list; c; c = next) {
+		next = c->lnext;
+		conn_freeze(c);
+		v[k++] = c;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+void conn_thaw(struct conn *c)
+{
+	conn_link(c);
+	conn_resume(c);
+}
+
+void conn_release(struct conn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < 2; i++)
+		if (c->s[i].h.fd >= 0)
+			close(c->s[i].h.fd);
+	if (c->snap)
+		agent_snapshot_release(c->snap);
+	__atomic_sub_fetch(&conn_open_count, 1, __ATOMIC_RELAXED);
+	free(c->s[0].buf);
+	free(c->s[1].buf);
+	free(c);
+}
+
+struct conn *conn_adopt(struct worker *w)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	__atomic_add_fetch(&conn_open_count, 1, __ATOMIC_RELAXED);
+	conn_link(c);
+	c->w = w;
+	c->state = CONN_HELLO;
+	c->start_ms = worker_now_ms();
+	c->d.listener_id = SNG_NO_ROUTE;
+	c->d.route_id = SNG_NO_ROUTE;
+	c->counted = true;
+	c->s[0].c = c->s[1].c = c;
+	c->s[0].idx = 0;
+	c->s[1].idx = 1;
+	c->s[0].h.fd = -1;
+	c->s[1].h.fd = -1;
+	c->timer.fn = idle_fire;
+	c->bc.h.fd = -1;
+	return c;
+}
+
+void conn_resume(struct conn *c)
+{
+	uint64_t age = worker_now_ms() - c->start_ms;
+	int err = -EINVAL;
+
+	c->timer.fn = idle_fire;
+	if (c->state == CONN_HELLO && c->s[0].h.fd >= 0) {
+		c->s[0].h.fn = on_client_hello;
+		c->s[0].interest = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		err = worker_watch(c->w, &c->s[0].h, c->s[0].interest);
+		if (!err) {
+			worker_timer_set(c->w, &c->timer, age < agent_opts.hello_timeout_ms ?
+					 agent_opts.hello_timeout_ms - age : 1);
+			on_client_hello(c->w, &c->s[0].h, EPOLLIN);
+			return;
+		}
+	} else if (c->state == CONN_RUN && c->s[0].h.fd >= 0 && c->s[1].h.fd >= 0) {
+		c->idle_mark_ms = worker_now_ms();
+		idle_arm(c);
+		err = c->engine == SNG_ENGINE_SOCKMAP ? sockmap_resume(c) : copy_resume(c);
+		if (!err)
+			return;
+	}
+	log_warn("conn %p: cannot resume after the hand-over: %s", (void *)c, strerror(-err));
+	conn_close(c, SNG_R_RESET, true);
+}
+
+void conn_resync_all(struct worker *w)
+{
+	struct conn *c, *next;
+
+	for (c = conn_list; c; c = next) {
+		next = c->lnext;
+		if (c->state == CONN_RUN && c->engine == SNG_ENGINE_SOCKMAP)
+			sockmap_resync(c);
+	}
 }

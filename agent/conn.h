@@ -59,11 +59,14 @@ struct conn {
 	struct ev_timer timer;       /* hello deadline, then idle timeout */
 	struct ev_timer poll;        /* sockmap: drain / ordering waits */
 	unsigned poll_ms;
+	unsigned poll_spins;         /* sockmap: zero-delay re-checks so far */
 	struct backend_conn bc;
 	struct route_decision d;
 	struct agent_snapshot *snap;
 	struct sockaddr_storage peer;
 	uint64_t start_ms;
+	uint64_t idle_mark_ms;       /* idle timer: when bytes last moved, as
+				      * far as its checks could tell */
 	bool counted;                /* outcome already counted */
 	/* ops (metrics gauges, access log) */
 	bool begun;                  /* metrics_conn_begin called */
@@ -137,5 +140,48 @@ struct pump_hooks {
 int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks);
 /* Set the epoll interest of side @i to @ev (only if it changed). */
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev);
+
+/* ---- hand-over to a new agent (agent/takeover.c) --------------------------
+ * A frozen connection is out of its worker's loop (not watched, no timer,
+ * not in the cookie table nor in the worker's list) with its sockets, map
+ * entries and buffered bytes untouched: nothing reads or writes it. */
+
+/* Freeze every open connection of the calling worker thread. A connection
+ * whose backend connect was in flight goes back to the ClientHello state
+ * (the hello is only peeked: it is routed again). *out: malloc'd array of
+ * *n connections (NULL when none). 0 or -ENOMEM (then nothing frozen). */
+int conn_freeze_all(struct worker *w, struct conn ***out, size_t *n);
+/* Give a frozen connection back to its worker (on that worker's thread)
+ * and resume it: used when a hand-over is abandoned. */
+void conn_thaw(struct conn *c);
+/* A frozen connection was handed over: close this process's fds (the
+ * sockets live on in the new agent), free it. Map entries, counters and
+ * the access log are the new agent's. Any thread. */
+void conn_release(struct conn *c);
+/* A blank connection of worker @w (on its thread) for takeover.c to fill
+ * from a received record, then conn_resume(). NULL on ENOMEM. */
+struct conn *conn_adopt(struct worker *w);
+/* Start a frozen or adopted connection in its state: CONN_HELLO peeks the
+ * hello again (deadline: what is left of --hello-timeout), CONN_RUN runs
+ * its engine (sockmap: resynchronised with the verdict's counters, since
+ * events of the hand-over window went to the old agent). On failure the
+ * connection is closed (reset). */
+void conn_resume(struct conn *c);
+/* Re-check every spliced connection of the calling worker for verdict
+ * events consumed by another agent (see sockmap_resync()). */
+void conn_resync_all(struct worker *w);
+
+/* sockmap engine side of the above (engine_sockmap.c) */
+void sockmap_freeze(struct conn *c);
+/* Watch both sides again, resync and step. 0 or -errno. */
+int sockmap_resume(struct conn *c);
+/* While @shared, the verdict's events may go to another agent (a takeover's
+ * old agent, until it exits): the ordering gate trusts no cached state. */
+void sockmap_set_events_shared(bool shared);
+/* A direction whose verdict passed bytes the agent has not consumed while
+ * it believes the splice runs missed its event: start forwarding. */
+void sockmap_resync(struct conn *c);
+/* copy engine: watch both sides again and pump. 0 or -errno. */
+int copy_resume(struct conn *c);
 
 #endif

@@ -139,3 +139,21 @@ int copy_start(struct conn *c)
 	copy_step(c);
 	return 0;
 }
+
+int copy_resume(struct conn *c)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0; i < 2; i++) {
+		struct conn_side *s = &c->s[i];
+
+		s->h.fn = copy_on_event;
+		err = worker_watch(c->w, &s->h, COPY_EVENTS);
+		if (err)
+			return err;
+		s->interest = COPY_EVENTS;
+	}
+	copy_step(c);
+	return 0;
+}

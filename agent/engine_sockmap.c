@@ -19,6 +19,11 @@
 
 #define SM_BASE_EVENTS (EPOLLRDHUP | EPOLLET)
 #define SM_BUCKETS 4096
+/* Smallest receive buffer of a paused socket, in segments (see the clamp
+ * in sockmap_on_bpf_event). */
+#define SM_RCVBUF_MSS 4
+/* Zero-delay re-checks of a drain wait before the millisecond timer. */
+#define SM_POLL_SPINS 16
 
 /* Cookie -> side of this worker's spliced connections (verdict events
  * name a socket by cookie). Worker-local: no locking. */
@@ -108,6 +113,15 @@ static void sm_arm_poll(struct conn *c)
 {
 	if (c->poll.deadline_ms)
 		return;
+	/* The wait is for the psock kworker (on the other CPU, usually
+	 * within microseconds): re-check at once a few times before the
+	 * millisecond timer, whose first tick cost every close about 1 ms
+	 * (drained FIN forwarding: serial conn/s 0.6x the copy engine). */
+	if (c->poll_spins < SM_POLL_SPINS) {
+		c->poll_spins++;
+		worker_timer_set(c->w, &c->poll, 0);
+		return;
+	}
 	worker_timer_set(c->w, &c->poll, c->poll_ms);
 	c->poll_ms = c->poll_ms * 2 > SOCKMAP_POLL_MAX_MS ? SOCKMAP_POLL_MAX_MS : c->poll_ms * 2;
 }
@@ -117,13 +131,23 @@ static void sm_arm_poll(struct conn *c)
  * queue, else it would overtake them (facts 4.3). Its own writes need no
  * budget check: they go straight into the other side's write queue, which
  * its sndbuf bounds (EAGAIN, then EPOLLOUT). */
+/* Set while another agent may consume this agent's verdict events (after a
+ * takeover, until the old agent exits): a lost "redirected again" event
+ * would leave `ordered` stale, so the gate then re-checks every write. */
+static bool sm_events_shared;
+
+void sockmap_set_events_shared(bool shared)
+{
+	__atomic_store_n(&sm_events_shared, shared, __ATOMIC_RELEASE);
+}
+
 static bool sm_gate(struct conn *c, unsigned i)
 {
 	struct conn_side *src = &c->s[i], *dst = &c->s[!i];
 	struct sng_cnt cnt;
 	uint64_t entered = 0, acked = 0, pushed;
 
-	if (src->ordered)
+	if (src->ordered && !__atomic_load_n(&sm_events_shared, __ATOMIC_ACQUIRE))
 		return true;
 	if (bpf_map_lookup_elem(agent_maps.cnt, &src->cookie, &cnt) ||
 	    sm_tcp_entered(dst->h.fd, &entered, &acked))
@@ -138,6 +162,7 @@ static bool sm_gate(struct conn *c, unsigned i)
 	}
 	src->ordered = true;
 	c->poll_ms = 1;
+	c->poll_spins = 0;
 	return true;
 }
 
@@ -268,6 +293,14 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 
 	if (!s || s->c->state != CONN_RUN)
 		return;
+	if (type == SNG_EV_TRIM_FAIL) {
+		/* the verdict dropped an skb it could not cut a repeated
+		 * head off (bugs B9): the stream has a hole, end it */
+		log_warn("conn %p: side %u: retransmit overlap of %llu bytes could not be cut off: "
+			 "reset", (void *)s->c, s->idx, (unsigned long long)lag);
+		conn_close(s->c, SNG_R_RESET, true);
+		return;
+	}
 	if (s->passing) {
 		/* a new transition: something was redirected in between */
 		s->ordered = false;
@@ -295,11 +328,24 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 		 * window lets in: cap its buffer at budget / 2 (never raise
 		 * it) so a direction holds at most ~1.5 x budget, however far
 		 * receive autotuning grew it in the fast phase. The kernel
-		 * doubles the value given. */
-		uint64_t cap = agent_opts.conn_budget / 2;
+		 * doubles the value given.
+		 * Never below SM_RCVBUF_MSS segments of this socket's MSS:
+		 * the window is about half the buffer, and a window under one
+		 * MSS stalls the sender (it will not split a full segment to
+		 * fit; only window probes, one per RTO, got through: 64 KiB
+		 * budget, loopback MSS 65,483, 6 MB in 5 s then nothing). */
+		uint64_t cap = agent_opts.conn_budget / 2, floor = 0;
 		int cur = 0, v;
 		socklen_t l = sizeof(cur);
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
 
+		memset(&ti, 0, sizeof(ti));
+		if (!getsockopt(s->h.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+			floor = (uint64_t)SM_RCVBUF_MSS *
+				(ti.tcpi_advmss > ti.tcpi_rcv_mss ? ti.tcpi_advmss : ti.tcpi_rcv_mss);
+		if (cap < floor)
+			cap = floor;
 		if (cap > (1u << 30))
 			cap = 1u << 30;
 		if (!getsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &cur, &l) && (uint64_t)cur > cap) {
@@ -344,10 +390,14 @@ void sockmap_forget(struct conn *c)
 
 	for (i = 0; i < 2; i++) {
 		struct conn_side *s = &c->s[i];
+		struct sng_cnt cnt;
 
 		if (!s->cookie)
 			continue;
 		sm_unregister(s);
+		if (!bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt) && cnt.trimmed)
+			log_dbg("conn %p: side %u: the verdict cut %u retransmit overlaps (B9)",
+				(void *)c, i, cnt.trimmed);
 		bpf_map_delete_elem(agent_maps.ctl, &s->cookie);
 		bpf_map_delete_elem(agent_maps.cnt, &s->cookie);
 	}
@@ -493,4 +543,65 @@ undo:
 		c->s[i].cookie = 0;
 	}
 	return err;
+}
+
+/* ---- hand-over (agent/takeover.c) ---------------------------------------- */
+
+void sockmap_freeze(struct conn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < 2; i++)
+		if (c->s[i].cookie)
+			sm_unregister(&c->s[i]);
+}
+
+void sockmap_resync(struct conn *c)
+{
+	bool step = false;
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		struct conn_side *s = &c->s[i];
+		struct sng_cnt cnt;
+
+		if (s->passing || bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt))
+			continue;
+		if (cnt.passed != s->consumed) {
+			s->passing = true;
+			s->ordered = false;
+			s->pauses++;
+			step = true;
+		}
+	}
+	if (step)
+		sm_step(c);
+}
+
+int sockmap_resume(struct conn *c)
+{
+	unsigned i;
+	int err;
+
+	c->poll.fn = sm_poll_fire;
+	c->poll_ms = 1;
+	for (i = 0; i < 2; i++) {
+		struct conn_side *s = &c->s[i];
+
+		s->h.fn = sockmap_on_event;
+		/* re-checked by sm_gate: the ordering the previous owner saw
+		 * may be stale by now */
+		s->ordered = false;
+		s->interest = SM_BASE_EVENTS;
+		err = worker_watch(c->w, &s->h, s->interest);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < 2; i++)
+		sm_register(&c->s[i]);
+	sockmap_resync(c);
+	/* a FIN or reset of the hand-over window shows as the first event
+	 * (epoll reports a pending condition when a socket is added) */
+	sm_step(c);
+	return 0;
 }

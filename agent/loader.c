@@ -2,6 +2,7 @@
 /* BPF object loader: skeleton load with pinned, BTF-carrying maps, and the
  * sk_skb verdict attach (link on 6.10+, prog_attach before). */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,86 @@ static int mkdir_p(const char *dir)
 			return -errno;
 		tmp[i] = i < n ? '/' : 0;
 	}
+	return 0;
+}
+
+/* Hand-over state for the next loader_open() (see loader_inherit()). */
+static int inherit_lock_fd = -1, inherit_link_fd = -1;
+
+void loader_inherit(int lock_fd, int link_fd)
+{
+	if (inherit_lock_fd >= 0)
+		close(inherit_lock_fd);
+	if (inherit_link_fd >= 0)
+		close(inherit_link_fd);
+	inherit_lock_fd = lock_fd;
+	inherit_link_fd = link_fd;
+}
+
+/* Hand-over: is the pin of @map at @path reusable as is (or absent)? */
+static bool pin_reusable(struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+	bool ok;
+
+	if (fd < 0)
+		return true;
+	ok = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	     info.type == bpf_map__type(map) &&
+	     info.key_size == bpf_map__key_size(map) &&
+	     info.value_size == bpf_map__value_size(map) &&
+	     info.max_entries == bpf_map__max_entries(map) &&
+	     info.map_flags == bpf_map__map_flags(map);
+	close(fd);
+	return ok;
+}
+
+/* Hand-over: @fd is the previous agent's lock of @dir (the same open file,
+ * received over SCM_RIGHTS, so the flock was never released). */
+static int adopt_pin_lock(struct loader *l, const char *dir, int fd)
+{
+	struct stat a, b;
+
+	l->lock_fd = fd;
+	if (fstat(fd, &a) || stat(dir, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		log_err("takeover: the previous agent's pin directory is not %s", dir);
+		return -EXDEV;
+	}
+	/* same open file description: a no-op conversion that must succeed */
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		log_err("takeover: pin directory lock of %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Hand-over: keep the previous agent's verdict link (the verdict stays
+ * attached throughout); loader_takeover_commit() swaps this build's
+ * program in once the hand-over can no longer be abandoned. */
+static int adopt_verdict_link(struct loader *l, int fd)
+{
+	l->verdict_link = fd;
+	l->verdict_attached = true;
+	return 0;
+}
+
+int loader_takeover_commit(struct loader *l)
+{
+	int prog;
+
+	if (!l || !l->inherited || l->verdict_link < 0 || !l->skel)
+		return 0;
+	prog = bpf_program__fd(l->skel->progs.sng_verdict);
+	if (bpf_link_update(l->verdict_link, prog, NULL)) {
+		int err = -errno;
+
+		log_warn("takeover: cannot put the new sng_verdict into the verdict link (%s): "
+			 "the previous agent's program stays attached", strerror(-err));
+		return err;
+	}
+	log_info("takeover: verdict link taken over, sng_verdict replaced in place");
 	return 0;
 }
 
@@ -125,7 +206,12 @@ static int lock_pin_dir(struct loader *l, const char *dir)
 	if (!flock(l->lock_fd, LOCK_EX | LOCK_NB))
 		return 0;
 	pid = lock_holder(l->lock_fd);
-	if (pid)
+	/* /proc/locks names the process that took the lock: after a
+	 * takeover (the lock's open file passed on) that one has exited */
+	if (pid && kill((pid_t)pid, 0) && errno == ESRCH)
+		log_err("pin dir %s in use by another snigate run (it took the lock over from "
+			"PID %ld, which has exited)", dir, pid);
+	else if (pid)
 		log_err("pin dir %s in use by PID %ld (another snigate run)", dir, pid);
 	else
 		log_err("pin dir %s in use by another snigate run", dir);
@@ -177,19 +263,28 @@ static int attach_verdict(struct loader *l)
 int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_maps *maps)
 {
 	struct bpf_map *map;
-	int err;
+	int err, inh_lock = inherit_lock_fd, inh_link = inherit_link_fd;
 
+	inherit_lock_fd = inherit_link_fd = -1;
 	memset(l, 0, sizeof(*l));
 	l->verdict_link = -1;
 	l->count_prog = -1;
 	l->events_fd = l->fc_fd = l->chstats_fd = -1;
 	l->lock_fd = -1;
+	l->inherited = inh_lock >= 0;
+	if (inh_lock >= 0 && (!pin_dir || !*pin_dir)) {
+		log_err("takeover needs a pin directory");
+		close(inh_lock);
+		if (inh_link >= 0)
+			close(inh_link);
+		return -EINVAL;
+	}
 	loader_forward_libbpf_log();
 	l->skel = snigate_bpf__open();
 	if (!l->skel) {
 		err = -errno;
 		log_err("open BPF object: %s", strerror(-err));
-		return err;
+		goto fail; /* closes inherited fds */
 	}
 	bpf_program__set_expected_attach_type(l->skel->progs.sng_verdict, BPF_SK_SKB_VERDICT);
 	if (pin_dir && *pin_dir) {
@@ -199,13 +294,23 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 			log_err("create pin directory %s: %s", pin_dir, strerror(-err));
 			goto fail;
 		}
-		err = lock_pin_dir(l, pin_dir);
+		err = inh_lock >= 0 ? adopt_pin_lock(l, pin_dir, inh_lock) :
+				      lock_pin_dir(l, pin_dir);
+		inh_lock = -1;
 		if (err)
 			goto fail;
 		bpf_object__for_each_map(map, l->skel->obj) {
 			char path[512];
 
 			snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+			/* the previous agent's connections live in these maps */
+			if (l->inherited && !pin_reusable(map, path)) {
+				log_err("takeover: pinned map %s has another layout than "
+					"this build: stop the running agent and start this "
+					"one normally", path);
+				err = -ESTALE;
+				goto fail;
+			}
 			drop_incompatible_pin(map, path);
 			err = bpf_map__set_pin_path(map, path);
 			if (err) {
@@ -241,10 +346,18 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 				strerror(-err));
 			goto fail;
 		}
+		/* Loud, once: the stats maps now hold the verdict's counts
+		 * only (6.1/6.12 once lost every agent-side count silently). */
+		log_warn("sng_count did not load (verifier log above with -v): agent-side "
+			 "counts (connections, rejections, copied bytes) are not in sng_lstats/"
+			 "sng_rstats; only the in-kernel verdict's counts are");
 	} else {
 		l->count_prog = bpf_program__fd(l->skel->progs.sng_count);
 	}
-	if (attach) {
+	if (attach && inh_link >= 0) {
+		err = adopt_verdict_link(l, inh_link);
+		inh_link = -1;
+	} else if (attach) {
 		err = attach_verdict(l);
 		if (err)
 			goto fail;
@@ -261,7 +374,9 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 	l->events_fd = bpf_map__fd(l->skel->maps.sng_events);
 	l->fc_fd = bpf_map__fd(l->skel->maps.sng_fc);
 	l->chstats_fd = bpf_map__fd(l->skel->maps.sng_chstats);
-	if (l->lock_fd >= 0) {
+	if (inh_link >= 0)
+		close(inh_link); /* not attaching: the previous agent's link goes */
+	if (l->lock_fd >= 0 && !l->inherited) {
 		unsigned a = purge_map(maps->ctl), b = purge_map(maps->cnt);
 
 		if (a || b)
@@ -271,6 +386,10 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 	return 0;
 
 fail:
+	if (inh_lock >= 0)
+		close(inh_lock);
+	if (inh_link >= 0)
+		close(inh_link);
 	loader_close(l);
 	return err;
 }
@@ -293,7 +412,14 @@ int loader_count(const struct loader *l, const struct sng_count_args *a)
 	struct sng_count_args copy = *a;
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &copy, .ctx_size_in = sizeof(copy));
 
+	static int warned;
+	int err;
+
 	if (l->count_prog < 0)
 		return -ENOSYS;
-	return bpf_prog_test_run_opts(l->count_prog, &opts) ? -errno : 0;
+	err = bpf_prog_test_run_opts(l->count_prog, &opts) ? -errno : 0;
+	if (err && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		log_warn("BPF_PROG_RUN of sng_count failed (%s): agent-side counts are "
+			 "being lost (logged once)", strerror(-err));
+	return err;
 }

@@ -9,7 +9,9 @@
 #include "lookup.h"
 #include "policy.h"
 
-static int read_gen(const struct sng_maps *m, uint32_t *gen)
+/* The active generation and the swap serial: the serial tells two
+ * swaps apart that land on the same generation (old -> new -> old). */
+static int read_gen(const struct sng_maps *m, uint32_t *gen, uint64_t *serial)
 {
 	struct sng_config cfg;
 	uint32_t zero = 0;
@@ -19,6 +21,7 @@ static int read_gen(const struct sng_maps *m, uint32_t *gen)
 	if (cfg.abi != SNG_ABI_VERSION)
 		return -ENOENT; /* no policy written yet */
 	*gen = cfg.gen & 1;
+	*serial = cfg.serial;
 	return 0;
 }
 
@@ -76,19 +79,20 @@ int lookup_decide(const struct sng_maps *m, uint16_t bind_id, const char *sni,
 		  uint32_t rnd, struct route_decision *d)
 {
 	uint32_t gen = 0, gen2 = 0;
+	uint64_t serial = 0, serial2 = 0;
 	int tries;
 
 	memset(d, 0, sizeof(*d));
 	d->route_id = SNG_NO_ROUTE;
 	d->listener_id = SNG_NO_ROUTE;
 	for (tries = 0; tries < 3; tries++) {
-		if (read_gen(m, &gen))
+		if (read_gen(m, &gen, &serial))
 			return d->reason = SNG_R_NO_LISTENER;
 		d->gen = gen;
 		decide_once(m, gen, bind_id, sni, rnd, d);
 		/* A swap deletes the old generation right after flipping: a
 		 * lookup that straddled the flip may have missed. Retry it. */
-		if (read_gen(m, &gen2) || gen2 == gen)
+		if (read_gen(m, &gen2, &serial2) || (gen2 == gen && serial2 == serial))
 			return d->reason;
 		memset(d, 0, sizeof(*d));
 		d->route_id = SNG_NO_ROUTE;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "memtrim.h"
 #include "snigate_abi.h"
 
 #ifndef SNIGATE_VERSION
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	memtrim_init(); /* before any thread: see agent/memtrim.h (B11) */
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_BADINPUT;

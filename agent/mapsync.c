@@ -133,6 +133,18 @@ static int write_gen(const struct sng_maps *m, const struct policy_compiled *pc,
 	return 0;
 }
 
+int mapsync_next_gen(const struct sng_maps *m, uint32_t *gen)
+{
+	struct sng_config cfg = {};
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(m->config, &zero, &cfg))
+		return -errno;
+	/* as mapsync_apply(): a fresh map (abi 0) counts as "1 active" */
+	*gen = (cfg.abi == SNG_ABI_VERSION ? (cfg.gen & 1) : 1) ^ 1;
+	return 0;
+}
+
 int mapsync_apply(const struct sng_maps *m, const struct policy_compiled *pc, uint64_t *serial)
 {
 	struct sng_config cfg = {}, next;

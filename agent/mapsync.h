@@ -17,6 +17,13 @@
 int mapsync_apply(const struct sng_maps *m, const struct policy_compiled *pc,
 		  uint64_t *serial);
 
+/* The generation the next mapsync_apply() on @m will write and flip to
+ * (the inactive one; 0 on fresh maps). Lets the caller stage what must be
+ * in place before readers can see that generation. The agent is the only
+ * writer of sng_config, so the answer holds until its next apply. 0 or
+ * -errno. */
+int mapsync_next_gen(const struct sng_maps *m, uint32_t *gen);
+
 /* Set the flow-control budget (bytes of lag per direction; 0 disables).
  * @fc_fd: the sng_fc map. Returns 0 or -errno. */
 int mapsync_set_budget(int fc_fd, uint64_t budget);

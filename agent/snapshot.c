@@ -13,6 +13,8 @@ struct sng_maps agent_maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct agent_snapshot *snap_current;
+/* by map generation: the compile each generation was written from */
+static struct agent_snapshot *snap_gen[2];
 
 struct agent_snapshot *agent_snapshot_acquire(void)
 {
@@ -52,11 +54,43 @@ struct agent_snapshot *agent_snapshot_new(struct policy_compiled *pc, struct ter
 
 void agent_snapshot_install(struct agent_snapshot *s)
 {
-	struct agent_snapshot *old;
+	struct agent_snapshot *old, *g0 = NULL, *g1 = NULL;
 
 	pthread_mutex_lock(&snap_lock);
 	old = snap_current;
 	snap_current = s;
+	if (!s) {
+		g0 = snap_gen[0];
+		g1 = snap_gen[1];
+		snap_gen[0] = snap_gen[1] = NULL;
+	}
 	pthread_mutex_unlock(&snap_lock);
 	agent_snapshot_release(old);
+	agent_snapshot_release(g0);
+	agent_snapshot_release(g1);
+}
+
+void agent_snapshot_stage(struct agent_snapshot *s, uint32_t gen)
+{
+	struct agent_snapshot *old;
+
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&snap_lock);
+	old = snap_gen[gen & 1];
+	snap_gen[gen & 1] = s;
+	pthread_mutex_unlock(&snap_lock);
+	agent_snapshot_release(old);
+}
+
+struct agent_snapshot *agent_snapshot_acquire_gen(uint32_t gen)
+{
+	struct agent_snapshot *s;
+
+	pthread_mutex_lock(&snap_lock);
+	s = snap_gen[gen & 1] ? snap_gen[gen & 1] : snap_current;
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&snap_lock);
+	return s;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -57,6 +58,40 @@ void statusfile_set_path(const char *path)
 int statusfile_update(json_t *status)
 {
 	return statusfile_path ? statusfile_write(statusfile_path, status) : 0;
+}
+
+int statusfile_update_failed(json_t *serving, const char *error)
+{
+	json_t *doc, *md, *ann;
+	char ts[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int err;
+
+	if (!statusfile_path)
+		return 0;
+	doc = serving ? json_deep_copy(serving) :
+			json_pack("{s:s, s:s, s:[]}", "apiVersion", "v1", "kind", "List", "items");
+	if (!doc)
+		return -ENOMEM;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	md = json_object_get(doc, "metadata");
+	if (!json_is_object(md)) {
+		md = json_object();
+		json_object_set_new(doc, "metadata", md);
+	}
+	ann = json_pack("{s:s, s:s, s:s}", "snigate.io/reload", "rejected",
+			"snigate.io/reload-error", error ? error : "unknown", "snigate.io/reload-time", ts);
+	if (!md || !ann) {
+		json_decref(ann);
+		json_decref(doc);
+		return -ENOMEM;
+	}
+	json_object_set_new(md, "annotations", ann);
+	err = statusfile_write(statusfile_path, doc);
+	json_decref(doc);
+	return err;
 }
 
 int statusfile_write(const char *path, json_t *status)

@@ -24,4 +24,15 @@ int statusfile_write(const char *path, json_t *status);
 void statusfile_set_path(const char *path);
 int statusfile_update(json_t *status);
 
+/* A rejected reload (unreadable manifests, compile or apply failure): the
+ * file keeps describing what is served, @serving (the status of the policy
+ * still in force; NULL before any: an empty List), with the failure added
+ * as annotations of the List, which `snigate check` never emits:
+ *   metadata.annotations["snigate.io/reload"]       "rejected"
+ *   metadata.annotations["snigate.io/reload-error"] @error (file:line:col: why)
+ *   metadata.annotations["snigate.io/reload-time"]  RFC 3339 UTC
+ * The next accepted (re)compile writes the plain status again. Same
+ * returns and thread rules as statusfile_update(). */
+int statusfile_update_failed(json_t *serving, const char *error);
+
 #endif /* SNIGATE_STATUSFILE_H */

@@ -55,6 +55,7 @@
 #include "conn.h"
 #include "hello.h"
 #include "log.h"
+#include "memtrim.h"
 #include "metrics.h"
 #include "terminate.h"
 #include "tls_ctx.h"
@@ -114,7 +115,12 @@ struct term_conn {
 	uint16_t alpn_len;
 	char sni[SNG_HOSTNAME_MAX + 1];
 	uint8_t alpn[HELLO_ALPN_MAX];
+	struct term_conn *lprev, *lnext; /* the worker's open connections */
 };
+
+long term_open_count;
+/* This worker thread's open Terminate connections (term_close_all()). */
+static __thread struct term_conn *term_list;
 
 /* ---- policy --------------------------------------------------------------- */
 
@@ -218,6 +224,7 @@ static void conn_free_cb(struct worker *w, void *arg)
 	OPENSSL_cleanse(&c->up, sizeof(c->up));
 	OPENSSL_cleanse(&c->down, sizeof(c->down));
 	free(c);
+	memtrim_conn_freed(w);
 }
 
 static void side_close(struct term_conn *c, struct term_side *s, bool rst)
@@ -270,6 +277,14 @@ static void conn_end(struct term_conn *c, bool rst, int reason)
 		rst ? "reset, reason " : "reason ", reason, (unsigned long long)c->up_bytes,
 		(unsigned long long)c->down_bytes);
 	c->st = TC_DEAD;
+	__atomic_sub_fetch(&term_open_count, 1, __ATOMIC_RELAXED);
+	if (c->lprev)
+		c->lprev->lnext = c->lnext;
+	else if (term_list == c)
+		term_list = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	c->lprev = c->lnext = NULL;
 	/* conn.c counted the connection when it routed it; add the bytes and
 	 * any failure reason to the listener and route counters */
 	conn_count(c->d.listener_id, c->d.route_id, reason, reason != SNG_OK, 0, c->up_bytes,
@@ -897,6 +912,11 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 		agent_snapshot_release(snap);
 		return -ENOMEM;
 	}
+	__atomic_add_fetch(&term_open_count, 1, __ATOMIC_RELAXED);
+	c->lnext = term_list;
+	if (term_list)
+		term_list->lprev = c;
+	term_list = c;
 	c->w = w;
 	c->snap = snap;
 	c->d = *d;
@@ -926,4 +946,10 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 			 agent_opts.handshake_timeout_ms : 10000);
 	step_handshake(c);
 	return 0;
+}
+
+void term_close_all(struct worker *w)
+{
+	while (term_list)
+		conn_end(term_list, false, SNG_R_CLIENT_CLOSED);
 }

@@ -29,4 +29,12 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 		    const struct route_decision *d, struct agent_snapshot *snap,
 		    const struct sockaddr_storage *client_addr);
 
+/* Close every open Terminate connection of the calling worker thread (on
+ * stop, after the drain), so none outlives its worker. */
+void term_close_all(struct worker *w);
+
+/* Terminate connections open in the whole agent (from term_conn_start()
+ * to their end), for the SIGTERM drain. Relaxed atomic. */
+extern long term_open_count;
+
 #endif

@@ -148,7 +148,13 @@ struct sng_cnt {
 	__u64 passed;     /* bytes the verdict left to the socket (SK_PASS) */
 	__u64 redirected; /* bytes redirected to the peer */
 	__u64 redirect_fail;
-	__u64 pad;
+	/* Retransmit overlap (bugs B9): TCP sequence number after the last
+	 * byte the verdict saw, valid when seq_known; trimmed counts skbs
+	 * whose head repeated bytes seen already (cut off by the verdict).
+	 * These replace a former pad field: same size and layout. */
+	__u32 seq_next;
+	__u16 seq_known;
+	__u16 trimmed;
 };
 _Static_assert(sizeof(struct sng_cnt) == 32, "sng_cnt size");
 
@@ -206,6 +212,8 @@ enum sng_event_type {
 	SNG_EV_PAUSE = 1,     /* flow control: lag to the peer over the budget */
 	SNG_EV_REDIRECT_FAIL, /* bpf_sk_redirect_hash failed: bytes passed */
 	SNG_EV_DISABLED,      /* ctl enable bit clear (agent paused it) */
+	SNG_EV_TRIM_FAIL,     /* a retransmit overlap could not be cut off:
+			       * the verdict dropped the skb, reset the conn */
 };
 
 struct sng_event {

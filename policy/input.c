@@ -12,22 +12,73 @@
 
 #include "internal.h"
 
-/* Kinds the compiler reads, with the API group they must come from. */
+/* Kinds the compiler reads, with the API group they must come from, and
+ * how many of each one input may hold. Gateways and TLSRoutes are capped
+ * at what the maps could ever serve (a Gateway has at least one listener,
+ * a route takes a route id), so an input of a million routes stops at the
+ * first one too many, while it is read, not after a long compile; the
+ * other kinds share POLICY_MAX_OBJECTS. */
 static const struct {
 	const char *kind, *group; /* group "" = core (apiVersion "v1") */
 	bool cluster;             /* cluster-scoped: no namespace */
+	unsigned max;             /* objects of this kind per input */
+	const char *why;          /* what the cap is, for the error */
 } known[] = {
-	{ "GatewayClass", GW_GROUP, true },
-	{ "Gateway", GW_GROUP, false },
-	{ "TLSRoute", GW_GROUP, false },
-	{ "ReferenceGrant", GW_GROUP, false },
-	{ "BackendTLSPolicy", GW_GROUP, false },
-	{ "Service", "", false },
-	{ "Secret", "", false },
-	{ "ConfigMap", "", false },
-	{ "Namespace", "", true },
-	{ "EndpointSlice", "discovery.k8s.io", false },
+	{ "GatewayClass", GW_GROUP, true, POLICY_MAX_OBJECTS, NULL },
+	{ "Gateway", GW_GROUP, false, SNG_MAX_LISTENERS, "the listener table holds" },
+	{ "TLSRoute", GW_GROUP, false, SNG_MAX_ROUTES, "the route table holds" },
+	{ "ReferenceGrant", GW_GROUP, false, POLICY_MAX_OBJECTS, NULL },
+	{ "BackendTLSPolicy", GW_GROUP, false, POLICY_MAX_OBJECTS, NULL },
+	{ "Service", "", false, POLICY_MAX_OBJECTS, NULL },
+	{ "Secret", "", false, POLICY_MAX_OBJECTS, NULL },
+	{ "ConfigMap", "", false, POLICY_MAX_OBJECTS, NULL },
+	{ "Namespace", "", true, POLICY_MAX_OBJECTS, NULL },
+	{ "EndpointSlice", "discovery.k8s.io", false, POLICY_MAX_OBJECTS, NULL },
 };
+#define N_KNOWN (sizeof(known) / sizeof(known[0]))
+_Static_assert(N_KNOWN <= sizeof(((struct policy_input *)0)->n_kind) / sizeof(unsigned),
+	       "policy_input.n_kind too small for the kind table");
+
+/* Budget of inputs created from now on (policy_input_default_budget). */
+static uint64_t default_budget = POLICY_DEFAULT_MAX_INPUT_BYTES;
+
+void policy_input_default_budget(uint64_t max)
+{
+	default_budget = max ? max : 1;
+}
+
+void policy_input_set_budget(struct policy_input *in, uint64_t max)
+{
+	if (in)
+		in->max_bytes = max ? max : 1;
+}
+
+uint64_t policy_input_budget_left(const struct policy_input *in)
+{
+	return in && in->bytes < in->max_bytes ? in->max_bytes - in->bytes : 0;
+}
+
+/* @what of @len bytes would take @in over its budget: say so in @err. */
+static int over_budget(const struct policy_input *in, const char *what, uint64_t len,
+		       struct policy_error *err)
+{
+	snprintf(err->msg, sizeof(err->msg),
+		 "%s %llu bytes, which takes the input to %llu bytes, over its budget of "
+		 "%llu bytes (--max-input-bytes)", what, (unsigned long long)len,
+		 (unsigned long long)(in->bytes + len), (unsigned long long)in->max_bytes);
+	return -EINVAL;
+}
+
+/* Index of @kind (a pointer into known[]) in the table. */
+static size_t kind_index(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < N_KNOWN; i++)
+		if (known[i].kind == kind)
+			break;
+	return i;
+}
 
 struct policy_input *policy_input_new(void)
 {
@@ -35,6 +86,7 @@ struct policy_input *policy_input_new(void)
 
 	if (!in)
 		return NULL;
+	in->max_bytes = default_budget;
 	in->notes = json_array();
 	if (!in->notes) {
 		free(in);
@@ -89,10 +141,10 @@ static int add_object(json_t *obj, unsigned doc, const char *path, void *arg,
 		return schema_check(obj, path, err);
 	slash = strrchr(api, '/');
 	glen = slash ? (size_t)(slash - api) : 0;
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+	for (i = 0; i < N_KNOWN; i++)
 		if (!strcmp(kind, known[i].kind))
 			break;
-	if (i == sizeof(known) / sizeof(known[0]) || strlen(known[i].group) != glen ||
+	if (i == N_KNOWN || strlen(known[i].group) != glen ||
 	    strncmp(api, known[i].group, glen)) {
 		note_add(c->notes, "%s: ignoring %s %s %s (not a kind snigate reads)", c->name,
 			 api, kind, jsd(json_object_get(obj, "metadata"), "name", "(unnamed)"));
@@ -105,6 +157,13 @@ static int add_object(json_t *obj, unsigned doc, const char *path, void *arg,
 		snprintf(err->path, sizeof(err->path), "%s", path);
 		snprintf(err->msg, sizeof(err->msg), "more than %u objects in the input",
 			 POLICY_MAX_OBJECTS);
+		return -E2BIG;
+	}
+	if (in->n_kind[i] >= known[i].max) {
+		snprintf(err->path, sizeof(err->path), "%s", path);
+		snprintf(err->msg, sizeof(err->msg), "more than %u %s objects in the input%s%s%s",
+			 known[i].max, known[i].kind, known[i].why ? " (" : "",
+			 known[i].why ? known[i].why : "", known[i].why ? " at most that many)" : "");
 		return -E2BIG;
 	}
 	if (in->n == in->cap) {
@@ -133,6 +192,7 @@ static int add_object(json_t *obj, unsigned doc, const char *path, void *arg,
 	p->doc = doc;
 	p->seq = (unsigned)in->n;
 	in->n++;
+	in->n_kind[i]++;
 	return 0;
 }
 
@@ -167,6 +227,8 @@ int policy_input_add_buffer(struct policy_input *in, const char *name,
 		snprintf(err->msg, sizeof(err->msg), "more than %u input files", POLICY_MAX_FILES);
 		return -E2BIG;
 	}
+	if (len > policy_input_budget_left(in))
+		return over_budget(in, "this input is", len, err);
 	files = realloc(in->files, (in->n_files + 1) * sizeof(*files));
 	if (!files)
 		return -ENOMEM;
@@ -183,14 +245,17 @@ int policy_input_add_buffer(struct policy_input *in, const char *name,
 	in->n_files++;
 	rc = doc_load(buf, len, looks_json(name, buf, len), add_object, &c, err);
 	if (rc) {
-		for (i = c.first; i < in->n; i++)
+		for (i = c.first; i < in->n; i++) {
+			in->n_kind[kind_index(in->objs[i].kind)]--;
 			json_decref(in->objs[i].o);
+		}
 		in->n = c.first;
 		json_decref(c.notes);
 		return rc == -E2BIG ? -EINVAL : rc;
 	}
 	json_array_extend(in->notes, c.notes);
 	json_decref(c.notes);
+	in->bytes += len;
 	return 0;
 }
 
@@ -202,6 +267,8 @@ static int add_file(struct policy_input *in, const char *path, struct policy_err
 	ssize_t r;
 	int fd, rc;
 
+	/* this file's name, also when it fails before policy_input_add_buffer */
+	snprintf(err->file, sizeof(err->file), "%s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		rc = -errno;
@@ -212,6 +279,11 @@ static int add_file(struct policy_input *in, const char *path, struct policy_err
 		snprintf(err->msg, sizeof(err->msg), "file is %lld bytes, over the %u byte limit",
 			 (long long)st.st_size, POLICY_MAX_FILE_BYTES);
 		return -EINVAL;
+	}
+	/* before reading it: a file over the budget costs one stat() */
+	if ((uint64_t)st.st_size > policy_input_budget_left(in)) {
+		close(fd);
+		return over_budget(in, "file is", (uint64_t)st.st_size, err);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {

@@ -36,6 +36,9 @@ struct policy_input {
 	char **files;
 	size_t n_files;
 	json_t *notes;
+	uint64_t bytes;         /* input bytes accepted so far */
+	uint64_t max_bytes;     /* budget on bytes (policy_input_set_budget) */
+	unsigned n_kind[16];    /* objects per kind (input.c's table order) */
 };
 
 /* Called for each object (top level, or each item of a kind: List) of a

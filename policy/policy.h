@@ -131,6 +131,20 @@ int policy_input_add_buffer(struct policy_input *in, const char *name,
  * of strings owned by @in. */
 json_t *policy_input_notes(const struct policy_input *in);
 
+/* Budget on the total bytes of one input set (every file and buffer added
+ * to it; `--max-input-bytes`): an input over it is refused before the file
+ * over the line is read, so a huge manifest costs neither the time nor the
+ * memory of parsing it (about 14 bytes of memory per input byte). */
+#define POLICY_DEFAULT_MAX_INPUT_BYTES (64ull << 20)
+/* Set the budget of input sets created after the call (process-wide; call
+ * before any thread creates one). @max: bytes, >= 1. */
+void policy_input_default_budget(uint64_t max);
+/* Set @in's budget (bytes, >= 1); inputs start with the default above. */
+void policy_input_set_budget(struct policy_input *in, uint64_t max);
+/* Bytes @in may still take before its budget is exhausted (a reader of a
+ * stream stops after this many + 1). */
+uint64_t policy_input_budget_left(const struct policy_input *in);
+
 /* ---- compiled output ---------------------------------------------------- */
 
 /* One socket group to bind: an address and a port; all listeners (of all

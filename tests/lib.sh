@@ -51,4 +51,9 @@ known_bug() {
 sockmap_integrity_error() {
 	echo "$1" | grep -qE '"error":"(sink saw wrong bytes|short|pattern mismatch[^"]*)"'
 }
+# b9_untrimmable: this kernel has no bpf_cast_to_kern_ctx, so the verdict
+# cannot cut overlapping retransmissions (docs/reliability.md B9)
+b9_untrimmable() {
+	! bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -q "FUNC 'bpf_cast_to_kern_ctx'"
+}
 

@@ -7,11 +7,15 @@
 # Env: VMTEST_REPO, VMTEST_BUILD (as seen from the repo), VMTEST_TESTS,
 #      VMTEST_CMD, VMTEST_TIMEOUT (outer, s), VMTEST_BOOT_TIMEOUT (until
 #      VMTEST_READY, s), VMTEST_RETRIES, VMTEST_MEM,
-#      VMTEST_SMP, VMTEST_ACCEL (auto|tcg|kvm), TEST_TIMEOUT.
+#      VMTEST_SMP, VMTEST_ACCEL (auto|tcg|kvm), VMTEST_CPU (qemu -cpu; default
+#      qemu64: no AES-NI, but ChaCha20 runs 9x faster than with -cpu max), TEST_TIMEOUT.
 # Writes LOGDIR/result (one line, see write_result) and the logs:
 #   console.log (serial, last attempt; console.1.log = first), guest.log,
 #   test-logs/, dmesg.log, qemu.log.
 set -uo pipefail
+# One compound command, parsed whole before it runs: an edit of this file
+# during a run must not change what the run does (bash reads scripts lazily).
+{
 
 here=$(cd "$(dirname "$0")" && pwd)
 label=${1:?usage: boot.sh LABEL KERNEL_ENV LOGDIR}
@@ -90,7 +94,7 @@ attempt() {
 	rm -f "$logdir/qemu.pid" "$logdir/boot-timeout"
 	{
 		timeout -k 10 "$VMTEST_TIMEOUT" "$QEMU" -accel "$ACCEL" -machine pc \
-			-smp "$VMTEST_SMP" -m "$VMTEST_MEM" \
+			${VMTEST_CPU:+-cpu "$VMTEST_CPU"} -smp "$VMTEST_SMP" -m "$VMTEST_MEM" \
 			-nodefaults -display none -no-reboot -serial stdio \
 			-kernel "$VMLINUZ" -initrd "$initrd" \
 			-append "console=ttyS0 panic=-1 oops=panic softlockup_panic=1 quiet vmtest.init=$here/guest.sh" \
@@ -108,7 +112,7 @@ attempt() {
 			[ -e "$logdir/ready.t" ] || printf '%.1f\n' "$(echo "$EPOCHREALTIME - $t0" | bc)" >"$logdir/ready.t"
 			progress "$line"
 			;;
-		PASS\ * | FAIL\ * | SKIP\ * | VMTEST_* | *"Kernel panic"* | vmtest:*) progress "$line" ;;
+		PASS\ * | FAIL\ * | SKIP\ * | XFAIL\ * | VMTEST_* | *"Kernel panic"* | vmtest:*) progress "$line" ;;
 		esac
 	done &
 	local pipe=$!
@@ -157,7 +161,7 @@ count() {
 	[ -e "$logdir/guest.log" ] || { echo 0; return; }
 	grep -cE "^$1 [^ ]" "$logdir/guest.log" || true
 }
-npass=$(count PASS) nfail=$(count FAIL) nskip=$(count SKIP)
+npass=$(count PASS) nfail=$(count FAIL) nskip=$(count SKIP) nxfail=$(count XFAIL)
 
 note=
 status=FAIL
@@ -182,14 +186,19 @@ elif [ "$marker" = 124 ] && grep -q '^vmtest: the guest timeout' "$logdir/guest.
 	note="guest timeout ($((VMTEST_TIMEOUT - 60))s) expired after $((npass + nfail + nskip)) tests"
 elif [ "$marker" != 0 ]; then
 	note="guest command rc $marker"
-elif [ -z "${VMTEST_CMD:-}" ] && [ $((npass + nskip)) -eq 0 ]; then
+elif [ -z "${VMTEST_CMD:-}" ] && [ $((npass + nskip + nxfail)) -eq 0 ]; then
 	note="no test ran"
 elif [ "$nfail" -gt 0 ]; then
 	note="rc 0 but $nfail FAIL lines"
 else
 	status=PASS
+	# XFAIL: passed except for a documented open defect (docs/reliability.md);
+	# run-priv.sh counts it with the passes, the table says it loudly.
+	[ "$nxfail" -eq 0 ] || note="$nxfail XFAIL (known bug, see the matrix)"
 fi
 [ $tries -eq 1 ] || note="${note:+$note; }retried after a boot hang"
 write_result "$status" "$boot_wall" "${boot_guest:--}" "$vm_wall" "$npass" "$nfail" "$nskip" "$tries" "$note"
 progress "$status${note:+ ($note)}"
 [ "$status" = PASS ]
+exit
+}

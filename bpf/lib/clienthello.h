@@ -497,12 +497,21 @@ SNG_CH_INLINE int sng_ch_parse_record(const struct sng_ch_src *src,
 SNG_CH_INLINE int sng_ch_copy_sni(const struct sng_ch_src *src,
 				  const struct sng_ch_info *info, __u8 *dst)
 {
-	__u32 len = info->sni_len;
+	__u32 len = info->sni_len, m;
 
-	/* Checked on the value passed: the verifier needs len >= 1 proven on
-	 * the very register given to bpf_skb_load_bytes (sockmap-facts 4.2). */
-	if (len < 1 || len > SNG_HOSTNAME_MAX)
+	/* The verifier needs len >= 1 proven on the very register given to
+	 * bpf_skb_load_bytes (sockmap-facts 4.2). clang turns "len < 1" into
+	 * "len == 0", and older verifiers learn no minimum from the
+	 * "!= 0" branch (6.1: "R3 min value is outside of the allowed memory
+	 * range"; 6.12 and 6.18 accept it). So bound m = len - 1 with one unsigned compare, hide it
+	 * from the optimiser, and pass m + 1: [1, MAX] on every verifier. */
+	m = len - 1;
+	if (m > SNG_HOSTNAME_MAX - 1)
 		return SNG_R_BAD_SNI;
+#ifdef __bpf__
+	asm volatile("" : "+r"(m));
+#endif
+	len = m + 1;
 	if (SNG_CH_LOAD(src, info->sni_off, dst, len))
 		return SNG_R_HELLO_TRUNCATED;
 	dst[len] = 0;

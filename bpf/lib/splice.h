@@ -58,6 +58,79 @@ __attribute__((noinline)) int sng_splice_count_hello(struct __sk_buff *skb)
 	return 0;
 }
 
+/* bpf_cast_to_kern_ctx (6.2+) turns the verdict's context into the kernel
+ * sk_buff, whose control block holds the TCP sequence number. Weak: on a
+ * kernel without it the object still loads and the overlap check below is
+ * compiled out by the verifier (dead branch). */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/* Most bytes a trim may cut: bpf_skb_adjust_room shrinks an sk_skb by at
+ * most 0xfff bytes per call (net/core/filter.c, sk_skb_adjust_room), and a
+ * repeated head is at most one retransmitted skb (64 KiB GSO limit; a
+ * larger one, BIG TCP, fails the cut and resets the connection). */
+#define SNG_TRIM_STEP 0xfff
+#define SNG_TRIM_STEPS 32
+
+/*
+ * Bytes at the head of @skb (@len bytes, > 0) that this socket's verdict
+ * has seen already, or 0; @len if all of them were. Bugs B9, measured on
+ * 6.18: when a retransmitted segment overlaps data TCP has received already
+ * (seq < rcv_nxt < end_seq, e.g. the sender merged segments on retransmit
+ * after receive-buffer drops, or a spurious RTO under CPU load),
+ * tcp_data_queue() queues it untrimmed; tcp_recvmsg() skips the old part by
+ * copied_seq, but tcp_read_skb() hands the verdict the whole skb, so the
+ * old bytes were spliced a second time (a 65,483-byte skb repeated inside
+ * a 1 GiB upload, 7 of 87 uploads under load). The sequence number comes
+ * from the kernel skb (TCP_SKB_CB(skb)->seq: the first member of the
+ * control block); seq_next in sng_cnt follows the stream.
+ */
+static __always_inline __u32 sng_splice_overlap(struct __sk_buff *skb, struct sng_cnt *cnt,
+						__u32 len)
+{
+	struct sk_buff *kskb;
+	__u32 seq = 0;
+	__s32 d;
+
+	if (!bpf_cast_to_kern_ctx)
+		return 0;
+	kskb = bpf_cast_to_kern_ctx(skb);
+	if (bpf_probe_read_kernel(&seq, sizeof(seq), &kskb->cb[0]))
+		return 0;
+	if (!cnt->seq_known) {
+		/* first skb since insertion: nothing was read from the
+		 * socket before (the hello is only peeked), so it starts
+		 * the stream the verdict sees */
+		cnt->seq_known = 1;
+		cnt->seq_next = seq + len;
+		return 0;
+	}
+	d = (__s32)(cnt->seq_next - seq);
+	if (d <= 0) {
+		/* in order (or a gap, which TCP never hands over) */
+		cnt->seq_next = seq + len;
+		return 0;
+	}
+	if ((__u32)d >= len)
+		return len;
+	cnt->seq_next = seq + len;
+	return (__u32)d;
+}
+
+/* Cut @n bytes off the head of @skb. 0, or -1 if the helper failed or @n
+ * exceeds SNG_TRIM_STEPS * SNG_TRIM_STEP. */
+static __always_inline int sng_splice_trim(struct __sk_buff *skb, __u32 n)
+{
+	__u32 i, k;
+
+	for (i = 0; i < SNG_TRIM_STEPS && n; i++) {
+		k = n > SNG_TRIM_STEP ? SNG_TRIM_STEP : n;
+		if (bpf_skb_adjust_room(skb, -(__s32)k, 0, 0))
+			return -1;
+		n -= k;
+	}
+	return n ? -1 : 0;
+}
+
 static __always_inline void sng_splice_event(__u64 cookie, __u32 type, __u32 len, __u64 lag)
 {
 	struct sng_event *e;
@@ -89,7 +162,7 @@ static __always_inline int sng_splice_pass(__u64 cookie, struct sng_cnt *cnt,
 static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb), peer, lag = 0, budget = 0;
-	__u32 len = skb->len, zero = 0;
+	__u32 len = skb->len, zero = 0, ov;
 	struct sng_ctl *ctl;
 	struct sng_cnt *cnt;
 	struct sng_fc *fc;
@@ -109,6 +182,23 @@ static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 	cnt = bpf_map_lookup_elem(&sng_cnt, &cookie);
 	if (!cnt)
 		return SK_PASS; /* not ours: the agent creates cnt before insert */
+	ov = sng_splice_overlap(skb, cnt, len);
+	if (ov) {
+		/* A repeated head: cut it off before the bytes go anywhere
+		 * (the kernel then also advances copied_seq by the rest
+		 * only). All of it repeated: nothing new, drop. If the cut
+		 * fails, dropping loses the new tail and passing or
+		 * redirecting duplicates the head: drop and have the agent
+		 * reset the connection rather than corrupt it. */
+		if (ov == len)
+			return SK_DROP;
+		if (sng_splice_trim(skb, ov)) {
+			sng_splice_event(cookie, SNG_EV_TRIM_FAIL, len, ov);
+			return SK_DROP;
+		}
+		cnt->trimmed++; /* verdicts of one socket run under its lock */
+		len = skb->len;
+	}
 	ctl = bpf_map_lookup_elem(&sng_ctl, &cookie);
 	if (!ctl)
 		return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_DISABLED, 0);

@@ -34,14 +34,17 @@ static __always_inline void sng_stats_add(__u32 lid, __u32 rid, __u64 conns,
 /* Count outcome @reason (0 or a negative enum sng_reason) on @lid/@rid. */
 static __always_inline void sng_stats_reason(__u32 lid, __u32 rid, __s32 reason)
 {
-	__u32 idx;
+	__u64 idx;
 	struct sng_stats *s;
 
 	if (reason > 0 || reason <= -SNG_R__COUNT)
 		return;
-	/* The mask gives the verifier a bound it keeps on the register used
-	 * for the access; the compiler may drop the signed check above. */
-	idx = (__u32)(-reason) & 31;
+	/* A 64-bit index, hidden from the optimiser and then checked: the
+	 * compare and both accesses use the one register. With a __u32 the
+	 * compiler checked a zero-extended copy; the 6.1 and 6.12 verifiers
+	 * did not carry that bound over to the register used for the access
+	 * (sng_count rejected, agent-side counts lost; 6.18 accepted it). */
+	idx = (__u32)(-reason);
 	asm volatile("" : "+r"(idx));
 	if (idx >= SNG_R__COUNT)
 		return;

@@ -120,3 +120,19 @@ PY
 pyjson() {
 	python3 -c 'import json,sys; d=json.load(sys.stdin); r=eval(sys.argv[1]); print(r if not isinstance(r,(dict,list)) else json.dumps(r))' "$1"
 }
+
+# standin_local_agent_setup: for tests that run `snigate run --kubernetes`
+# against the stand-in: point foo-svc at a local backend (127.0.0.1:9443; the
+# recorded endpoints are pod IPs) and write $TMP/kubeconfig (token file
+# $TMP/token). Call after standin_start.
+standin_local_agent_setup() {
+	ctl POST apply '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"foo-svc-abcde","namespace":"default","labels":{"kubernetes.io/service-name":"foo-svc"}},"addressType":"IPv4","ports":[{"name":"tls","protocol":"TCP","port":9443}],"endpoints":[{"addresses":["127.0.0.1"],"conditions":{"ready":true}}]}' >/dev/null
+	cat >"$TMP/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: s, cluster: {server: "$STANDIN_URL"}}]
+users: [{name: u, user: {tokenFile: "$TMP/token"}}]
+contexts: [{name: c, context: {cluster: s, user: u}}]
+current-context: c
+KC
+}

@@ -6,6 +6,8 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/2x-lib.inc"
 dp_setup many
+# VMTEST=1 (a TCG guest, ~150 connections/s): 2,000 per engine, same checks
+[ "${VMTEST:-0}" = 1 ] && : "${MANY_CONNS:=2000}"
 N=${MANY_CONNS:-10000}
 
 sock_count() {
@@ -18,8 +20,15 @@ for engine in sockmap userspace; do
 	dp_backend echo
 	base_est=$(ip netns exec "$NS" ss -Htan state established | wc -l)
 	j=$(xfer --mode many --hello "$HELLO" --bytes 1k --no-shut --count "$N" --conc 32 --timeout 10)
-	echo "$j" | grep -q '"verdict":"ok"' || fail "$engine: $j"
-	ok "$engine: $N connections ok: $(echo "$j" | jq -c '{secs,conn_per_s}')"
+	if [ "$engine" = sockmap ] && ! echo "$j" | grep -q '"verdict":"ok"' && sockmap_integrity_error "$j" &&
+		b9_untrimmable; then
+		# as in 20-splice-xfer: before 6.2 the verdict cannot see TCP
+		# sequence numbers (docs/reliability.md B9; 6.1: 3 of 2,000 short)
+		known_bug B9 "no bpf_cast_to_kern_ctx on $(uname -r): $j"
+	else
+		echo "$j" | grep -q '"verdict":"ok"' || fail "$engine: $j"
+	fi
+	ok "$engine: $N connections: $(echo "$j" | jq -c '{ok,failed,secs,conn_per_s}')"
 	for ((i = 0; i < 50; i++)); do
 		est=$(ip netns exec "$NS" ss -Htan state established | wc -l)
 		[ "$est" -le "$base_est" ] && break

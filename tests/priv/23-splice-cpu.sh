@@ -28,6 +28,9 @@ measure() {
 	dp_agent_stop
 	# flow control's share (a paused direction is forwarded by the agent)
 	grep -o "agent copied.*" "$AGENT_LOG" | tail -1 >&2
+	# retransmits that overlapped received data, cut off by the verdict
+	# (B9: without the cut each one spliced its repeated bytes again)
+	grep -o "the verdict cut.*" "$AGENT_LOG" >&2
 	# bytes the agent itself moved, both directions ("copied U up, D down")
 	cp=$(grep -o "agent copied [0-9]* up, [0-9]* down" "$AGENT_LOG" | tail -1 |
 		awk '{ print $3 + $5 }')
@@ -51,7 +54,14 @@ ok "1 GiB upload, sockmap, default budget (info only): agent CPU $cs ms ($gs Gbi
 ok "1 GiB upload, userspace: agent CPU $cu ms ($gu Gbit/s), agent copied $pu bytes"
 [ "$p0" != unknown ] || fail "no 'agent copied' line in the agent log (-v): cannot tell the engine's path"
 [ "$p0" -lt $((1024 * 1024)) ] || fail "sockmap, flow control off: the agent copied $p0 bytes of 1 GiB in userspace"
-[ "$c0" -lt 50 ] || fail "sockmap without flow control: the agent used $c0 ms for 1 GiB (limit 50)"
+if [ "${VMTEST:-0}" = 1 ]; then
+	# TCG guest: user-space CPU costs 20-40x, so 50 ms is a host number;
+	# relative instead: at most a tenth of what the copying engine used
+	[ "$c0" -le $((cu / 10)) ] ||
+		fail "sockmap without flow control: the agent used $c0 ms for 1 GiB, userspace $cu ms (VMTEST limit: a tenth)"
+else
+	[ "$c0" -lt 50 ] || fail "sockmap without flow control: the agent used $c0 ms for 1 GiB (limit 50)"
+fi
 [ "$pu" != unknown ] && [ "$pu" -ge $((1024 * 1024 * 1024)) ] || fail "userspace: agent copied $pu bytes, expected all of 1 GiB"
 [ "$cu" -ge 150 ] || fail "userspace: only $cu ms for 1 GiB: the comparison proves nothing"
 echo PASS

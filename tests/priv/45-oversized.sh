@@ -7,9 +7,18 @@
 #   laughs      YAML "billion laughs" alias bomb (393 bytes)
 #   deep        2 MB of nested flow sequences (a million levels)
 #   hosts       one TLSRoute with a million hostnames (24 MB)
-#   scalar200   a 200 MB manifest (one 200 MB string)
+#   scalar200   a 200 MB manifest (one 200 MB string): over the 64 MiB
+#               input budget (B8), refused before it is read; with
+#               --max-input-bytes 256M it compiles
+#   routes200   200 MB of TLSRoutes: over the budget, refused at once; the
+#               same on stdin (at most budget + 1 bytes are read)
+#   dir3x30     a directory of three 30 MB files: the third crosses the
+#               budget and is named
 #   over        a 300 MB file (over the per-file limit)
-#   routes200   OVERSIZED_FULL=1 only: 200 MB of TLSRoutes (~75 s, ~3 GB)
+#   run         `snigate run -f routes200.yaml` (root): the same budget error
+#               before any setup
+#   OVERSIZED_FULL=1 adds routes200 with --max-input-bytes 256M: it stops at
+#               the 65,537th TLSRoute, the most the route table could hold
 # Unprivileged; lives in the 4x tier with the other bad-input tests.
 . "$(dirname "$0")/../lib.sh"
 [ -x "$SNIGATE" ] || skip "no $SNIGATE: run make"
@@ -52,9 +61,16 @@ with open('scalar200.yaml', 'w') as f:
     for _ in range(200):
         f.write(chunk)
     f.write('"\n')
+import os
+os.makedirs('dir3x30', exist_ok=True)
+for n in 'abc':
+    with open('dir3x30/%s.yaml' % n, 'w') as f:
+        f.write('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata:\n  big: "' % n)
+        f.write('b' * (30 << 20))
+        f.write('"\n')
 with open('over.yaml', 'w') as f:
     f.truncate(300 << 20)  # sparse: the size check comes first
-if sys.argv[1] == '1':
+if True:
     with open('routes200.yaml', 'w') as f:
         f.write(head)
         i = 0
@@ -71,12 +87,20 @@ spec:
             i += 1
 EOF
 
-# case NAME SECONDS MAX_RSS_MB WANT_RC WANT_MSG
+# run_case NAME SECONDS MAX_RSS_MB WANT_RC WANT_MSG [ARGS...]: `snigate
+# check -f NAME.yaml ARGS` (NAME: a directory if there is no NAME.yaml;
+# NAME=stdin:FILE feeds FILE.yaml on stdin)
 bad=0
 run_case() {
-	local name=$1 secs=$2 mb=$3 want_rc=$4 want=$5 rc out m
+	local name=$1 secs=$2 mb=$3 want_rc=$4 want=$5 rc out m src=/dev/null f
+	shift 5
+	local args=("$@") size
+	f=$name.yaml
+	[ -e "$f" ] || f=$name
+	case $name in stdin:*) src=${name#stdin:}.yaml f=- ;; esac
 	out=$( (ulimit -v $((mb * 1024 + 200 * 1024)); /usr/bin/time -f 'TIME %x %M %e' \
-		timeout -k 2 "$secs" "$SNIGATE" check -f "$name.yaml" -o text) 2>&1)
+		timeout -k 2 "$secs" "$SNIGATE" check -f "$f" -o text "$@" <"$src") 2>&1)
+	size=$(du -sb --apparent-size ${src#/dev/null} ${f#-} 2>/dev/null | awk '{ s += $1 } END { print s }')
 	m=$(echo "$out" | sed -n 's/^TIME //p')
 	rc=${m%% *}
 	set -- $m
@@ -84,7 +108,7 @@ run_case() {
 	msg=$(echo "$out" | grep -m1 'snigate check:' | cut -c1-160)
 	if [ "$rc" = "$want_rc" ] && { [ -z "$want" ] || echo "$out" | grep -q "$want"; } &&
 		[ "$2" -le $((mb * 1024)) ]; then
-		ok "$name ($(stat -c %s "$name.yaml") bytes): exit $rc in $3 s, peak RSS $(( $2 / 1024 )) MiB: ${msg:-compiled}"
+		ok "$name${args[*]:+ ${args[*]}} ($size bytes): exit $rc in $3 s, peak RSS $(( $2 / 1024 )) MiB: ${msg:-compiled}"
 	else
 		echo "BAD $name: exit $rc (want $want_rc) in $3 s, peak RSS $(( $2 / 1024 )) MiB (cap $mb): $(echo "$out" | tail -n 3)"
 		bad=1
@@ -93,8 +117,28 @@ run_case() {
 run_case laughs 10 64 2 "too large"
 run_case deep 10 64 2 "nested too deeply"
 run_case hosts 30 512 2 "at most"
-run_case scalar200 60 1024 0 ""
+run_case scalar200 5 64 2 "over its budget of 67108864 bytes (--max-input-bytes)"
+run_case scalar200 60 1024 0 "" --max-input-bytes 256M
+run_case routes200 5 64 2 "file is 209715781 bytes, which takes the input to 209715781 bytes, over its budget"
+run_case stdin:routes200 10 256 2 "<stdin>: more than 67108864 bytes: over the input's budget"
+run_case dir3x30 10 256 2 "dir3x30/c.yaml: file is 31457347 bytes, which takes the input to 94372041 bytes, over its budget"
 run_case over 10 64 2 "over the"
-[ "${OVERSIZED_FULL:-0}" = 1 ] && run_case routes200 300 4096 2 ""
+# `snigate run` reads its manifests through the same budget, before any BPF
+# or socket setup (root only: run needs it to get that far)
+if [ "$(id -u)" -eq 0 ]; then
+	out=$( (ulimit -v $((264 * 1024)); /usr/bin/time -f 'TIME %x %M %e' timeout -k 2 10 \
+		"$SNIGATE" run -f routes200.yaml --pin-dir "$TMP/nopin" --control-socket none \
+		--takeover-socket none) 2>&1)
+	set -- $(echo "$out" | sed -n 's/^TIME //p')
+	if [ "$1" = 2 ] && echo "$out" | grep -q "snigate run: routes200.yaml: file is 209715781 bytes.*over its budget" &&
+		[ "$2" -le $((64 * 1024)) ] && [ ! -e "$TMP/nopin" ]; then
+		ok "run routes200: exit 2 in $3 s, peak RSS $(( $2 / 1024 )) MiB: $(echo "$out" | grep -m1 'snigate run:' | cut -c1-120)"
+	else
+		echo "BAD run routes200: $out"
+		bad=1
+	fi
+fi
+[ "${OVERSIZED_FULL:-0}" = 1 ] && run_case routes200 300 2048 2 "more than 65536 TLSRoute objects" \
+	--max-input-bytes 256M
 [ $bad -eq 0 ] || fail "oversized input not handled within bounds"
 echo PASS

@@ -9,6 +9,11 @@
 # map entries and sockets back to baseline afterwards; two more rounds of
 # SOAK_ROUND2 s (default 30) under the same load must not grow RSS (a leak),
 # and RSS must come back within SOAK_RSS_SLACK_KB of the baseline.
+# SOAK_BATTERY_TIMEOUT_MS (default 13000) is the battery's --timeout: the
+# slowloris connections must be closed that long after the last connect
+# (hello deadline 10 s + slack for a loaded machine).
+# SOAK_MIX="S U T" (default "40 30 30") sets the percentages of the three
+# groups (0 leaves a group out: to look at one engine's memory alone).
 set -u
 export SNIGATE_ROOT=${SNIGATE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 export BUILD=${BUILD:-build}
@@ -22,8 +27,9 @@ CONNS=${SOAK_CONNS:-5000}
 SLOW=${SOAK_SLOWLORIS:-5000}
 RATE=${SOAK_RATE:-4k}
 RSS_SLACK=${SOAK_RSS_SLACK_KB:-65536}
-N1=$((CONNS * 4 / 10)) N2=$((CONNS * 3 / 10))
-N3=$((CONNS - N1 - N2))
+read -r M1 M2 M3 <<<"${SOAK_MIX:-40 30 30}"
+N1=$((CONNS * M1 / 100)) N2=$((CONNS * M2 / 100))
+N3=$((CONNS * (M1 + M2 + M3) / 100 - N1 - N2))
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 [ "$(ulimit -n)" -ge $((2 * CONNS + SLOW + 1000)) ] ||
 	skip "open-file limit $(ulimit -n) too low for $CONNS conns + $SLOW slowloris (agent holds 2 per conn)"
@@ -49,6 +55,11 @@ echo "soak: $CONNS connections ($N1 sockmap, $N2 userspace, $N3 terminate) for $
 client() { # NAME PORT N SECS ARGS...
 	local name=$1 port=$2 n=$3 secs=$4
 	shift 4
+	if [ "$n" -eq 0 ]; then # group left out (SOAK_MIX): an empty, passing report
+		echo '{"verdict":"ok","bytes_lost":0,"bytes_verified":0,"conns":0}' >"$TMP/$name.json"
+		eval "PID_$name=0"
+		return
+	fi
 	ip netns exec "$NS" "$TOOLS/sng_soak" client --connect "127.0.0.1:$port" --conns "$n" \
 		--seconds "$secs" --rate "$RATE" "$@" >"$TMP/$name.json" 2>&1 &
 	eval "PID_$name=$!"
@@ -62,8 +73,9 @@ round() {
 	client sockmap 443 "$N1" "$secs" --hello "$HELLO"
 	client user 444 "$N2" "$secs" --hello "$HELLO"
 	client term 8443 "$N3" "$secs" --tls term.example.com --ca "$PKI/ca.crt"
-	while kill -0 "$PID_sockmap" 2>/dev/null || kill -0 "$PID_user" 2>/dev/null ||
-		kill -0 "$PID_term" 2>/dev/null; do
+	while { [ "$PID_sockmap" != 0 ] && kill -0 "$PID_sockmap" 2>/dev/null; } ||
+		{ [ "$PID_user" != 0 ] && kill -0 "$PID_user" 2>/dev/null; } ||
+		{ [ "$PID_term" != 0 ] && kill -0 "$PID_term" 2>/dev/null; }; do
 		sleep 5
 		t=$((SECONDS - start))
 		rel_agent_alive "soak at ${t}s"
@@ -77,7 +89,7 @@ round() {
 			battery=done
 			echo "  ${t}s: bad-input battery with $SLOW slowloris connections on 443"
 			timeout -k 5 $((120 + SLOW / 50)) ip netns exec "$NS" "$TOOLS/sng_badinput" \
-				--connect 127.0.0.1:443 --sni tls.example.com --timeout 13000 \
+				--connect 127.0.0.1:443 --sni tls.example.com --timeout "${SOAK_BATTERY_TIMEOUT_MS:-13000}" \
 				--slowloris "$SLOW" --half-open 100 >"$TMP/battery.json" 2>&1
 			brc=$?
 			echo "  $((SECONDS - start))s: battery: $(tail -n 1 "$TMP/battery.json")"
@@ -94,14 +106,17 @@ round() {
 	done
 	[ "$battery" != 1 ] || fail "the battery did not run"
 }
-# settle: wait until fds, map entries and sockets are back to baseline
+# settle: wait until fds, map entries and sockets are back to baseline,
+# then 2 s more: the agent trims its heap MEMTRIM_DELAY_MS (1 s) after a
+# burst of connection ends (agent/memtrim.h), and RSS is read after that
 settle() {
 	local i
 	for ((i = 0; i < 100; i++)); do
 		[ "$(agent_fds)" -le "$fds0" ] && [ "$(map_entries sng_ctl)" = 0 ] &&
-			[ "$(map_entries sng_cnt)" = 0 ] && [ "$(sock_count)" -le "$socks0" ] && return 0
+			[ "$(map_entries sng_cnt)" = 0 ] && [ "$(sock_count)" -le "$socks0" ] && break
 		sleep 0.2
 	done
+	sleep 2
 }
 
 peak_fds=0 peak_rss=0 peak_ctl=0

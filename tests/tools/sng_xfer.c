@@ -17,7 +17,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
@@ -76,6 +78,188 @@ static long pat_check(const uint8_t *buf, uint64_t off, size_t len)
 	return -1;
 }
 
+/* ---- damage tracker --------------------------------------------------------
+ * Follows a received pattern stream through its damage: at a mismatch it
+ * decodes which source offset the bytes came from (every aligned 8-byte word
+ * names its own position: w = (v - SEED) * K^-1), so a report tells a
+ * duplicate (the source offset jumps back), a loss (it jumps forward) or a
+ * reorder (back and forth) with the exact offsets and lengths. */
+#define TRK_MAX_JUMPS 8
+#define TRK_LOOKAHEAD 72 /* bytes needed after a mismatch to decode it */
+
+struct trk_jump {
+	uint64_t rx;   /* receive offset (payload) where the jump happens */
+	uint64_t from; /* source offset expected there */
+	uint64_t to;   /* source offset actually seen (UINT64_MAX: garbage) */
+	uint64_t len;  /* bytes in sequence from @to before the next jump */
+};
+
+struct trk {
+	uint64_t rx;   /* payload bytes checked */
+	uint64_t src;  /* source offset of the next byte */
+	unsigned njumps, dropped;
+	uint64_t garbage; /* bytes that decode to no source offset */
+	struct trk_jump j[TRK_MAX_JUMPS];
+};
+
+static uint64_t pat_kinv(void)
+{
+	uint64_t x = PAT_K; /* Newton: x = x * (2 - K x), 6 rounds give 64 bits */
+	int i;
+
+	for (i = 0; i < 6; i++)
+		x *= 2 - PAT_K * x;
+	return x;
+}
+
+/* Source offset of buf[0] if the next 64 bytes (or all of @n) follow the
+ * pattern from there, else UINT64_MAX. */
+static uint64_t pat_locate(const uint8_t *buf, size_t n)
+{
+	static uint64_t kinv;
+	size_t d, chk;
+
+	if (!kinv)
+		kinv = pat_kinv();
+	for (d = 0; d < 8 && d + 8 <= n; d++) {
+		uint64_t v, w, s;
+
+		memcpy(&v, buf + d, 8);
+		w = (v - PAT_SEED) * kinv;
+		if (w >= (1ull << 45) || w * 8 < d)
+			continue;
+		s = w * 8 - d;
+		chk = n < 64 ? n : 64;
+		if (pat_check(buf, s, chk) < 0)
+			return s;
+	}
+	return UINT64_MAX;
+}
+
+static void trk_note(struct trk *t, uint64_t to)
+{
+	if (t->njumps && t->j[t->njumps - 1].to != UINT64_MAX)
+		t->j[t->njumps - 1].len = t->rx - t->j[t->njumps - 1].rx;
+	if (t->njumps >= TRK_MAX_JUMPS) {
+		t->dropped++;
+		return;
+	}
+	t->j[t->njumps++] = (struct trk_jump){ .rx = t->rx, .from = t->src, .to = to };
+}
+
+/* Check @n received bytes. Returns how many were consumed: fewer than @n
+ * only when a mismatch lies too close to the end to decode and !@final
+ * (the caller keeps the rest and calls again with more). */
+static size_t trk_feed(struct trk *t, const uint8_t *buf, size_t n, bool final)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		long k = pat_check(buf + done, t->src, n - done);
+		uint64_t s;
+
+		if (k < 0) {
+			t->rx += n - done;
+			t->src += n - done;
+			return n;
+		}
+		done += (size_t)k;
+		t->rx += (uint64_t)k;
+		t->src += (uint64_t)k;
+		if (n - done < TRK_LOOKAHEAD && !final)
+			return done;
+		s = pat_locate(buf + done, n - done);
+		if (s != UINT64_MAX) {
+			trk_note(t, s);
+			t->src = s;
+			continue;
+		}
+		/* undecodable byte: count it, try the next position */
+		if (!t->njumps || t->j[t->njumps - 1].to != UINT64_MAX ||
+		    t->j[t->njumps - 1].rx + t->j[t->njumps - 1].len != t->rx)
+			trk_note(t, UINT64_MAX);
+		if (t->njumps && t->j[t->njumps - 1].to == UINT64_MAX)
+			t->j[t->njumps - 1].len++;
+		t->garbage++;
+		t->rx++;
+		done++;
+	}
+	return done;
+}
+
+static void trk_close(struct trk *t)
+{
+	if (t->njumps && t->j[t->njumps - 1].to != UINT64_MAX)
+		t->j[t->njumps - 1].len = t->rx - t->j[t->njumps - 1].rx;
+}
+
+/* ",\"damage\":[...]" for the JSON lines (empty when intact) */
+static const char *trk_json(struct trk *t, char *out, size_t cap)
+{
+	size_t l = 0;
+	unsigned i;
+
+	out[0] = 0;
+	if (!t->njumps)
+		return out;
+	trk_close(t);
+	l += (size_t)snprintf(out + l, cap - l, ",\"damage\":[");
+	for (i = 0; i < t->njumps && l < cap; i++) {
+		const struct trk_jump *j = &t->j[i];
+
+		if (j->to == UINT64_MAX)
+			l += (size_t)snprintf(out + l, cap - l,
+					      "%s{\"at\":%llu,\"expected\":%llu,\"garbage\":%llu}",
+					      i ? "," : "", (unsigned long long)j->rx,
+					      (unsigned long long)j->from, (unsigned long long)j->len);
+		else
+			l += (size_t)snprintf(out + l, cap - l,
+					      "%s{\"at\":%llu,\"expected\":%llu,\"got\":%llu,"
+					      "\"%s\":%llu,\"then\":%llu}",
+					      i ? "," : "", (unsigned long long)j->rx,
+					      (unsigned long long)j->from, (unsigned long long)j->to,
+					      j->to < j->from ? "dup" : "lost",
+					      (unsigned long long)(j->to < j->from ? j->from - j->to :
+								   j->to - j->from),
+					      (unsigned long long)j->len);
+	}
+	if (l < cap)
+		snprintf(out + l, cap - l, "]%s", t->dropped ? ",\"damage_more\":true" : "");
+	return out;
+}
+
+/* A tracker fed chunk by chunk: keeps the few bytes after a mismatch that
+ * a chunk boundary cut off, so the next chunk decodes them. */
+struct rxchk {
+	struct trk t;
+	size_t nc;
+	uint8_t carry[TRK_LOOKAHEAD];
+	uint8_t *tmp; /* carry + one chunk, allocated on first use */
+};
+
+/* Feed @n bytes (n <= BUF_SZ); @final at the end of the stream. */
+static void rxchk_feed(struct rxchk *c, const uint8_t *p, size_t n, bool final)
+{
+	size_t used;
+
+	if (c->nc) {
+		if (!c->tmp)
+			c->tmp = malloc(BUF_SZ + TRK_LOOKAHEAD);
+		if (!c->tmp)
+			abort();
+		memcpy(c->tmp, c->carry, c->nc);
+		memcpy(c->tmp + c->nc, p, n);
+		p = c->tmp;
+		n += c->nc;
+		c->nc = 0;
+	}
+	used = trk_feed(&c->t, p, n, final);
+	if (used < n) {
+		c->nc = n - used;
+		memcpy(c->carry, p + used, c->nc);
+	}
+}
+
 /* ---- options ------------------------------------------------------------ */
 struct opts {
 	const char *addr;
@@ -95,6 +279,12 @@ struct opts {
 	unsigned count;        /* many: connections; server: exit after N */
 	unsigned conc;         /* many: concurrency */
 	unsigned rtt_n;
+	size_t chunk;          /* client: bytes per send() (0: BUF_SZ) */
+	unsigned send_gap_ms;  /* client: sleep after each payload send() */
+	uint64_t pause_at;     /* client: once this much payload is sent, */
+	unsigned pause_ms;     /* ... sleep this long (0: no pause) */
+	uint64_t overlap_at;   /* client up: at this payload offset inject a */
+	size_t overlap_len;    /* ... retransmission overlapping received data */
 	unsigned msg;          /* rtt message size */
 	int expect_fail;       /* client: expect the connection to be closed */
 	size_t skip_in;        /* server: bytes of prefix (ClientHello) to verify/skip */
@@ -276,7 +466,8 @@ static void *server_conn(void *arg)
 	uint64_t in = 0, out = 0, payload = 0;
 	const char *why = NULL, *end = "eof";
 	double t0 = now_s();
-	long bad;
+	struct rxchk chk = { 0 };
+	char dmg[1024] = "";
 	ssize_t n = 0;
 
 	if (!buf)
@@ -292,8 +483,8 @@ static void *server_conn(void *arg)
 			n = recv(fd, buf, want, 0);
 			if (n <= 0)
 				break;
-			bad = pat_check(buf, payload, (size_t)n);
-			if (bad >= 0 && !why)
+			rxchk_feed(&chk, buf, (size_t)n, false);
+			if (chk.t.njumps && !why)
 				why = "pattern mismatch";
 			payload += (uint64_t)n;
 			in += (uint64_t)n;
@@ -301,11 +492,24 @@ static void *server_conn(void *arg)
 			rate_wait(t0, payload);
 		}
 		end = end_name(n);
+		rxchk_feed(&chk, buf, 0, true);
+		if (chk.t.njumps && !why)
+			why = "pattern mismatch";
+		trk_json(&chk.t, dmg, sizeof(dmg));
 		if (n == 0) {
-			/* half-close test: answer after the client's FIN */
+			/* half-close test: answer after the client's FIN; the
+			 * first damage (payload offset, source offset seen
+			 * there) follows BAD for the client's report */
 			char line[128];
-			int l = snprintf(line, sizeof(line), "SINK %llu %s\n",
-					 (unsigned long long)payload, why ? "BAD" : "OK");
+			int l = snprintf(line, sizeof(line), "SINK %llu %s", (unsigned long long)payload,
+					 why ? "BAD" : "OK");
+
+			if (chk.t.njumps)
+				l += snprintf(line + l, sizeof(line) - (size_t)l, " at %llu got %lld",
+					      (unsigned long long)chk.t.j[0].rx,
+					      chk.t.j[0].to == UINT64_MAX ? -1ll :
+					      (long long)chk.t.j[0].to);
+			l += snprintf(line + l, sizeof(line) - (size_t)l, "\n");
 
 			if (write_all(fd, line, (size_t)l) == 0)
 				out += (uint64_t)l;
@@ -355,11 +559,12 @@ static void *server_conn(void *arg)
 	}
 done:
 	report("{\"role\":\"server\",\"mode\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
-	       "\"payload_in\":%llu,\"end\":\"%s\",\"secs\":%.3f,\"verdict\":\"%s\"%s%s%s}",
+	       "\"payload_in\":%llu,\"end\":\"%s\",\"secs\":%.3f,\"verdict\":\"%s\"%s%s%s%s}",
 	       o.mode, (unsigned long long)in, (unsigned long long)out,
 	       (unsigned long long)payload, end, now_s() - t0, why ? "fail" : "ok",
-	       why ? ",\"error\":\"" : "", why ? why : "", why ? "\"" : "");
+	       why ? ",\"error\":\"" : "", why ? why : "", why ? "\"" : "", dmg);
 out:
+	free(chk.tmp);
 	free(buf);
 	if (fd >= 0)
 		close(fd);
@@ -416,6 +621,7 @@ struct result {
 	uint64_t sent, recvd;
 	double secs;
 	const char *why;
+	char detail[1024];  /* damage JSON or the sink's line */
 	const char *end;
 	double p50, p99;
 };
@@ -462,9 +668,121 @@ static int send_hello(int fd)
 	return 0;
 }
 
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)(b[len - 1] << 8);
+	return sum;
+}
+
+/*
+ * --overlap-at OFF:LEN (IPv4, root): inject one TCP segment on @fd's
+ * connection, as a retransmission would look: payload [OFF - LEN, OFF + LEN)
+ * where the peer has received everything up to OFF (@payload_sent == OFF,
+ * all acked) and not the LEN bytes after it. The peer's TCP queues such a
+ * segment whole (seq < rcv_nxt < end_seq); a reader must skip the first LEN
+ * bytes. The socket then sends from OFF on itself (a duplicate the peer
+ * drops). Sequence numbers come from TCP_REPAIR (read only); TCP timestamps
+ * must be off (sysctl net.ipv4.tcp_timestamps=0) or PAWS drops the segment.
+ * Returns 0 or -errno.
+ */
+static int inject_overlap(int fd, uint64_t payload_sent)
+{
+	struct sockaddr_in la, ra;
+	socklen_t l = sizeof(la);
+	uint32_t wseq = 0, rnxt = 0, sum;
+	int one = 1, zero = 0, q, raw, outq = 1, i, err = 0;
+	size_t plen = 2 * o.overlap_len, tlen = sizeof(struct iphdr) + sizeof(struct tcphdr) + plen;
+	uint8_t *pkt = calloc(1, tlen);
+	struct iphdr *ip = (struct iphdr *)pkt;
+	struct tcphdr *th = (struct tcphdr *)(pkt + sizeof(*ip));
+	struct {
+		uint32_t src, dst;
+		uint8_t zero, proto;
+		uint16_t len;
+	} __attribute__((packed)) ph;
+
+	if (!pkt)
+		return -ENOMEM;
+	if (getsockname(fd, (struct sockaddr *)&la, &l) || la.sin_family != AF_INET ||
+	    (l = sizeof(ra), getpeername(fd, (struct sockaddr *)&ra, &l))) {
+		free(pkt);
+		return -EAFNOSUPPORT;
+	}
+	for (i = 0; i < 2000 && outq; i++) { /* everything up to OFF acked */
+		if (ioctl(fd, SIOCOUTQ, &outq))
+			break;
+		usleep(1000);
+	}
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &one, sizeof(one))) {
+		free(pkt);
+		return -errno;
+	}
+	l = sizeof(wseq);
+	q = TCP_SEND_QUEUE;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &wseq, &l))
+		err = -errno;
+	q = TCP_RECV_QUEUE;
+	l = sizeof(rnxt);
+	if (!err && (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
+		     getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &rnxt, &l)))
+		err = -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &zero, sizeof(zero));
+	if (err) {
+		free(pkt);
+		return err;
+	}
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons((uint16_t)tlen);
+	ip->frag_off = htons(IP_DF);
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_TCP;
+	ip->saddr = la.sin_addr.s_addr;
+	ip->daddr = ra.sin_addr.s_addr;
+	th->source = la.sin_port;
+	th->dest = ra.sin_port;
+	th->seq = htonl(wseq - (uint32_t)o.overlap_len);
+	th->ack_seq = htonl(rnxt);
+	th->doff = 5;
+	th->ack = 1;
+	th->psh = 1;
+	th->window = htons(0xffff);
+	pat_fill(pkt + sizeof(*ip) + sizeof(*th), payload_sent - o.overlap_len, plen);
+	ph.src = ip->saddr;
+	ph.dst = ip->daddr;
+	ph.zero = 0;
+	ph.proto = IPPROTO_TCP;
+	ph.len = htons((uint16_t)(sizeof(*th) + plen));
+	sum = csum_add(0, &ph, sizeof(ph));
+	sum = csum_add(sum, th, sizeof(*th) + plen);
+	th->check = htons(csum_fold(sum));
+	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (raw < 0 || sendto(raw, pkt, tlen, 0, (struct sockaddr *)&ra, sizeof(ra)) != (ssize_t)tlen)
+		err = -errno;
+	if (raw >= 0)
+		close(raw);
+	free(pkt);
+	return err;
+}
+
 /* Verify a received chunk at stream position @pos: the hello first (when
  * @with_hello), then the pattern. Returns NULL or why. */
-static const char *check_chunk(const uint8_t *in, size_t n, uint64_t pos, bool with_hello)
+static const char *check_chunk(struct rxchk *c, const uint8_t *in, size_t n, uint64_t pos,
+			       bool with_hello)
 {
 	uint64_t hl = with_hello ? o.hello_len : 0;
 	size_t h = 0;
@@ -474,9 +792,9 @@ static const char *check_chunk(const uint8_t *in, size_t n, uint64_t pos, bool w
 		if (memcmp(in, o.hello + pos, h))
 			return "hello echo mismatch";
 	}
-	if (h < n && pat_check(in + h, pos + h - hl, n - h) >= 0)
-		return "pattern mismatch";
-	return NULL;
+	if (h < n)
+		rxchk_feed(c, in + h, n - h, false);
+	return c->t.njumps ? "pattern mismatch" : NULL;
 }
 
 static void set_nonblock(int fd)
@@ -498,6 +816,7 @@ static void client_xfer(int fd, struct result *r)
 	size_t line_len = 0;
 	double t0 = now_s();
 	bool shut = false, eof = false;
+	struct rxchk chk = { 0 };
 
 	r->end = "eof";
 	if (!out || !in) {
@@ -550,6 +869,14 @@ static void client_xfer(int fd, struct result *r)
 
 			if (o.rst_after >= 0 && sent - o.hello_len + len > (uint64_t)o.rst_after)
 				len = (size_t)((uint64_t)o.rst_after - (sent - o.hello_len));
+			if (o.chunk && len > o.chunk)
+				len = o.chunk;
+			if (o.pause_ms && sent - o.hello_len < o.pause_at &&
+			    sent - o.hello_len + len > o.pause_at)
+				len = (size_t)(o.pause_at - (sent - o.hello_len));
+			if (o.overlap_len && sent - o.hello_len < o.overlap_at &&
+			    sent - o.hello_len + len > o.overlap_at)
+				len = (size_t)(o.overlap_at - (sent - o.hello_len));
 			if (!len) {
 				send_rst(fd);
 				fd = -1;
@@ -563,8 +890,24 @@ static void client_xfer(int fd, struct result *r)
 				r->end = errno == ECONNRESET || errno == EPIPE ? "reset" : "error";
 				goto done;
 			}
-			if (n > 0)
+			if (n > 0) {
 				sent += (uint64_t)n;
+				/* --send-gap-ms / --pause-at: segment boundaries
+				 * and quiet periods a test can aim at */
+				if (o.send_gap_ms)
+					usleep(o.send_gap_ms * 1000);
+				if (o.pause_ms && sent - o.hello_len == o.pause_at)
+					usleep(o.pause_ms * 1000);
+				if (o.overlap_len && sent - o.hello_len == o.overlap_at) {
+					int e = inject_overlap(fd, o.overlap_at);
+
+					if (e) {
+						fprintf(stderr, "sng_xfer: --overlap-at: %s\n", strerror(-e));
+						r->why = "overlap injection failed";
+						goto done;
+					}
+				}
+			}
 			if (!echo && up)
 				progress_tick(fd, sent - o.hello_len, false);
 		}
@@ -594,7 +937,7 @@ static void client_xfer(int fd, struct result *r)
 				line_len += c;
 				line[line_len] = 0;
 			} else if (!r->why) {
-				r->why = check_chunk(in, (size_t)n, got, echo);
+				r->why = check_chunk(&chk, in, (size_t)n, got, echo);
 			}
 			got += (uint64_t)n;
 			if (!echo && !up)
@@ -606,6 +949,11 @@ static void client_xfer(int fd, struct result *r)
 			r->end = "sent-rst";
 			goto done;
 		}
+	}
+	if (!up && !r->why) {
+		rxchk_feed(&chk, in, 0, true);
+		if (chk.t.njumps)
+			r->why = "pattern mismatch";
 	}
 	if (r->why)
 		goto done;
@@ -619,6 +967,11 @@ static void client_xfer(int fd, struct result *r)
 			r->why = "no sink report";
 		else if (cnt != o.bytes || strcmp(verdict, "OK"))
 			r->why = "sink saw wrong bytes";
+		if (r->why) {
+			size_t l = strcspn(line, "\r\n\"\\");
+
+			snprintf(r->detail, sizeof(r->detail), ",\"sink\":\"%.*s\"", (int)l, line);
+		}
 	} else if (got != rx_total) {
 		r->why = got < rx_total ? "short" : "too many bytes";
 	}
@@ -626,6 +979,9 @@ done:
 	r->sent = sent;
 	r->recvd = got;
 	r->secs = now_s() - t0;
+	if (chk.t.njumps)
+		trk_json(&chk.t, r->detail, sizeof(r->detail));
+	free(chk.tmp);
 	if (fd >= 0)
 		close(fd);
 	free(out);
@@ -787,9 +1143,9 @@ static int run_client(void)
 	       r.secs > 0 ? (double)(r.sent > r.recvd ? r.sent : r.recvd) * 8 / r.secs / 1e9 : 0);
 	if (!strcmp(o.mode, "rtt"))
 		printf("\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,", r.p50, r.p99);
-	printf("\"end\":\"%s\",\"verdict\":\"%s\"%s%s%s}\n", r.end ? r.end : "eof",
+	printf("\"end\":\"%s\",\"verdict\":\"%s\"%s%s%s%s}\n", r.end ? r.end : "eof",
 	       failed ? "fail" : "ok", r.why ? ",\"error\":\"" : "", r.why ? r.why : "",
-	       r.why ? "\"" : "");
+	       r.why ? "\"" : "", r.detail);
 	return failed ? 1 : 0;
 }
 
@@ -839,7 +1195,8 @@ static void usage(FILE *f)
 		"                [--hello FILE] [--drip] [--drip-us U] [--gap-ms M]\n"
 		"                [--read-rate B/s] [--no-shut] [--shut-early] [--rst-after N]\n"
 		"                [--count N --conc K] [--rtt-n N --msg B] [--timeout S] [--expect-fail]\n"
-		"                [--progress FILE]\n"
+		"                [--progress FILE] [--chunk B] [--send-gap-ms M] [--pause-at OFF:MS]\n"
+		"                [--overlap-at OFF:LEN]  (up, IPv4, root, tcp_timestamps=0)\n"
 		"Pattern: byte p = byte (p%%8) of (p/8)*0x9E3779B97F4A7C15+seed, after the hello.\n"
 		"server sink answers \"SINK <bytes> OK|BAD\" after the client's FIN.\n"
 		"Sizes take k/m/g suffixes. One JSON line per connection (server) or run (client).\n");
@@ -854,7 +1211,8 @@ int main(int argc, char **argv)
 		{ "rst-after", 1, 0, 'R' }, { "timeout", 1, 0, 't' }, { "count", 1, 0, 'c' },
 		{ "conc", 1, 0, 'C' }, { "rtt-n", 1, 0, 'N' }, { "msg", 1, 0, 'M' },
 		{ "expect-fail", 0, 0, 'x' }, { "skip", 1, 0, 's' }, { "report", 1, 0, 'o' },
-		{ "progress", 1, 0, 'P' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "progress", 1, 0, 'P' }, { "chunk", 1, 0, 'k' }, { "send-gap-ms", 1, 0, 'G' },
+		{ "pause-at", 1, 0, 'A' }, { "overlap-at", 1, 0, 'O' }, { "help", 0, 0, 'h' }, { 0 }
 	};
 	bool server;
 	int c;
@@ -892,6 +1250,36 @@ int main(int argc, char **argv)
 		case 's': o.skip_in = (size_t)parse_size(optarg); break;
 		case 'o': o.report = optarg; break;
 		case 'P': o.progress = optarg; break;
+		case 'k': o.chunk = (size_t)parse_size(optarg); break;
+		case 'G': o.send_gap_ms = (unsigned)atoi(optarg); break;
+		case 'O': {
+			char *colon = strchr(optarg, ':');
+
+			if (!colon) {
+				fprintf(stderr, "sng_xfer: --overlap-at OFF:LEN\n");
+				return 2;
+			}
+			*colon = 0;
+			o.overlap_at = parse_size(optarg);
+			o.overlap_len = (size_t)parse_size(colon + 1);
+			if (!o.overlap_len || o.overlap_len > o.overlap_at || o.overlap_len > 16384) {
+				fprintf(stderr, "sng_xfer: --overlap-at: 0 < LEN <= min(OFF, 16k)\n");
+				return 2;
+			}
+			break;
+		}
+		case 'A': {
+			char *colon = strchr(optarg, ':');
+
+			if (!colon) {
+				fprintf(stderr, "sng_xfer: --pause-at OFF:MS\n");
+				return 2;
+			}
+			*colon = 0;
+			o.pause_at = parse_size(optarg);
+			o.pause_ms = (unsigned)atoi(colon + 1);
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -257,8 +257,15 @@ START_TEST(daemonset_host_integration)
 	ck_assert_str_eq(str(ds, "spec.updateStrategy.type"), "RollingUpdate");
 	ck_assert_int_eq(json_integer_value(get(ds, "spec.updateStrategy.rollingUpdate.maxUnavailable")), 0);
 	ck_assert_int_eq(json_integer_value(get(ds, "spec.updateStrategy.rollingUpdate.maxSurge")), 1);
+	/* The old pod goes only after the new one has been Ready a while. */
+	ck_assert_int_ge(json_integer_value(get(ds, "spec.minReadySeconds")), 5);
 	args = json_object_get(c, "args");
-	ck_assert(has_str(args, "run") && has_str(args, "--kubernetes") && has_str(args, "--takeover"));
+	ck_assert(has_str(args, "run") && has_str(args, "--kubernetes"));
+	/* A fresh node has no agent to take over from (auto); a taken-over
+	 * agent must not exit (its container would restart and take over
+	 * back): --linger. Plain --takeover would fail on a fresh node. */
+	ck_assert(has_str(args, "--takeover=auto") && has_str(args, "--linger"));
+	ck_assert(!has_str(args, "--takeover") && !has_str(args, "-f"));
 	ck_assert(has_str(args, "--metrics") && has_str(args, "0.0.0.0:9464"));
 	for (i = 0; i < 2; i++) {
 		json_t *p = json_object_get(c, probes[i]);
@@ -267,6 +274,10 @@ START_TEST(daemonset_host_integration)
 		ck_assert_int_eq(json_integer_value(get(p, "httpGet.port")), 9464);
 		ck_assert(str(p, "httpGet.path"));
 	}
+	/* Readiness must mean "this agent serves" (/readyz: 503 in an agent
+	 * being taken over), not "something answers on the shared port". */
+	ck_assert_str_eq(str(json_object_get(c, "readinessProbe"), "httpGet.path"), "/readyz");
+	ck_assert_str_eq(str(json_object_get(c, "livenessProbe"), "httpGet.path"), "/healthz");
 	/* Capabilities: minimal set, not privileged. */
 	caps = get(c, "securityContext.capabilities.add");
 	ck_assert(json_is_false(get(c, "securityContext.privileged")));
@@ -283,9 +294,26 @@ START_TEST(daemonset_host_integration)
 		run |= p && !strcmp(p, "/run/snigate");
 	}
 	ck_assert(bpffs && cgroup && run);
-	json_array_foreach(json_object_get(c, "volumeMounts"), i, v)
-		ck_assert_msg(str(v, "mountPath") && str(v, "name"),
-			      "volumeMount %zu incomplete", i);
+	/* ... mounted where the agent looks: the default pin directory's
+	 * bpffs and the default hand-over/control socket directory, so the
+	 * new pod reaches the old pod's hand-over socket. */
+	bpffs = run = 0;
+	json_array_foreach(json_object_get(c, "volumeMounts"), i, v) {
+		const char *mp = str(v, "mountPath"), *name = str(v, "name");
+		json_t *vol;
+		size_t k;
+
+		ck_assert_msg(mp && name, "volumeMount %zu incomplete", i);
+		json_array_foreach(json_object_get(pod, "volumes"), k, vol) {
+			const char *hp = str(vol, "hostPath.path"), *vn = str(vol, "name");
+
+			if (!hp || !vn || strcmp(vn, name))
+				continue;
+			bpffs |= !strcmp(hp, "/sys/fs/bpf") && !strcmp(mp, "/sys/fs/bpf");
+			run |= !strcmp(hp, "/run/snigate") && !strcmp(mp, "/run/snigate");
+		}
+	}
+	ck_assert_msg(bpffs && run, "bpffs or /run/snigate not mounted at the same path");
 	/* Identity for the Lease and the namespace it lives in. */
 	{
 		int node = 0, pod_name = 0, pod_ns = 0;

@@ -544,6 +544,130 @@ START_TEST(test_examples_parse)
 }
 END_TEST
 
+/* ---- budgets: total input bytes, objects per kind ------------------------- */
+
+/* A kind: List of @n Gateways named PREFIX-i, in a malloc'ed buffer. */
+static char *gateway_list(const char *prefix, unsigned n, size_t *len)
+{
+	size_t cap = 256 + (size_t)n * 256, off = 0;
+	char *b = malloc(cap);
+	unsigned i;
+
+	ck_assert_ptr_nonnull(b);
+	off += (size_t)snprintf(b + off, cap - off, "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[");
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(b + off, cap - off,
+			"%s{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
+			"\"metadata\":{\"name\":\"%s-%u\"},\"spec\":{\"gatewayClassName\":\"c\","
+			"\"listeners\":[{\"name\":\"l\",\"protocol\":\"TLS\",\"port\":443,"
+			"\"tls\":{\"mode\":\"Passthrough\"}}]}}", i ? "," : "", prefix, i);
+	off += (size_t)snprintf(b + off, cap - off, "]}");
+	ck_assert_uint_lt(off, cap);
+	*len = off;
+	return b;
+}
+
+START_TEST(test_budget_bytes)
+{
+	static const char ns_yaml[] = "apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n";
+	char dir[] = "/tmp/sng-budget-XXXXXX", p[300];
+	size_t gl = strlen(gw_yaml);
+	struct policy_input *in;
+	struct policy_error err;
+	int fd;
+
+	/* the default, and a new default for inputs created afterwards */
+	in = policy_input_new();
+	ck_assert_uint_eq(policy_input_budget_left(in), POLICY_DEFAULT_MAX_INPUT_BYTES);
+	policy_input_free(in);
+	policy_input_default_budget(12345);
+	in = policy_input_new();
+	ck_assert_uint_eq(policy_input_budget_left(in), 12345);
+	policy_input_free(in);
+	policy_input_default_budget(POLICY_DEFAULT_MAX_INPUT_BYTES);
+
+	/* buffers: what fits is taken, the first one over is refused whole */
+	in = policy_input_new();
+	policy_input_set_budget(in, gl + 10);
+	ck_assert_int_eq(policy_input_add_buffer(in, "gw.yaml", gw_yaml, gl, &err), 0);
+	ck_assert_uint_eq(policy_input_budget_left(in), 10);
+	ck_assert_uint_gt(strlen(ns_yaml), 10);
+	ck_assert_int_eq(policy_input_add_buffer(in, "ns.yaml", ns_yaml, strlen(ns_yaml), &err),
+			 -EINVAL);
+	ck_assert_str_eq(err.file, "ns.yaml");
+	ck_assert_msg(strstr(err.msg, "budget") && strstr(err.msg, "--max-input-bytes") &&
+		      strstr(err.msg, "is 51 bytes"), "%s", err.msg);
+	ck_assert_uint_eq(policy_input_budget_left(in), 10); /* nothing of it counted */
+	ck_assert_int_eq(policy_input_add_buffer(in, "empty.yaml", "---\n", 4, &err), 0);
+	ck_assert_uint_eq(policy_input_budget_left(in), 6);
+	policy_input_free(in);
+
+	/* files: over the budget is refused from its size, before reading (a
+	 * sparse 200 MB file of NULs: reading it would fail differently) */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/huge.yaml", dir);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)200 << 20), 0);
+	close(fd);
+	in = policy_input_new();
+	ck_assert_int_eq(policy_input_add_path(in, p, &err), -EINVAL);
+	ck_assert_str_eq(err.file, p);
+	ck_assert_msg(strstr(err.msg, "file is 209715200 bytes") && strstr(err.msg, "67108864"),
+		      "%s", err.msg);
+	policy_input_free(in);
+	unlink(p);
+
+	/* a directory: the files add up; the one that crosses the line is named */
+	snprintf(p, sizeof(p), "%s/a.yaml", dir);
+	write_file(p, gw_yaml);
+	snprintf(p, sizeof(p), "%s/b.yaml", dir);
+	write_file(p, gw_yaml);
+	in = policy_input_new();
+	policy_input_set_budget(in, 2 * gl - 1);
+	ck_assert_int_eq(policy_input_add_path(in, dir, &err), -EINVAL);
+	ck_assert_str_eq(err.file, p);
+	ck_assert_ptr_nonnull(strstr(err.msg, "budget"));
+	policy_input_free(in);
+	in = policy_input_new();
+	policy_input_set_budget(in, 2 * gl);
+	ck_assert_msg(policy_input_add_path(in, dir, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(policy_input_budget_left(in), 0);
+	policy_input_free(in);
+
+	snprintf(p, sizeof(p), "rm -rf %s", dir);
+	ck_assert_int_eq(system(p), 0);
+}
+END_TEST
+
+/* Gateways are capped at SNG_MAX_LISTENERS objects (each has a listener);
+ * a refused file gives its objects back to the count. */
+START_TEST(test_budget_kinds)
+{
+	struct policy_input *in = policy_input_new();
+	struct policy_error err;
+	size_t len;
+	char *b;
+
+	b = gateway_list("a", SNG_MAX_LISTENERS - 100, &len);
+	ck_assert_msg(policy_input_add_buffer(in, "a.json", b, len, &err) == 0, "%s", err.msg);
+	free(b);
+	b = gateway_list("b", 101, &len);
+	ck_assert_int_eq(policy_input_add_buffer(in, "b.json", b, len, &err), -EINVAL);
+	free(b);
+	ck_assert_str_eq(err.file, "b.json");
+	ck_assert_str_eq(err.path, "/items/100");
+	ck_assert_msg(strstr(err.msg, "more than 4096 Gateway objects"), "%s", err.msg);
+	b = gateway_list("c", 100, &len);
+	ck_assert_msg(policy_input_add_buffer(in, "c.json", b, len, &err) == 0, "%s", err.msg);
+	free(b);
+	b = gateway_list("d", 1, &len);
+	ck_assert_int_eq(policy_input_add_buffer(in, "d.json", b, len, &err), -EINVAL);
+	free(b);
+	policy_input_free(in);
+}
+END_TEST
+
 static Suite *input_suite(void)
 {
 	Suite *s = suite_create("policy_input");
@@ -559,6 +683,8 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_duplicates);
 	tcase_add_test(tc, test_yaml_output_round_trip);
 	tcase_add_test(tc, test_examples_parse);
+	tcase_add_test(tc, test_budget_bytes);
+	tcase_add_test(tc, test_budget_kinds);
 	suite_add_tcase(s, tc);
 	return s;
 }
