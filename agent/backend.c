@@ -65,7 +65,10 @@ static void on_writable(struct worker *w, struct ev_handler *h, uint32_t events)
 	socklen_t sl = sizeof(int);
 	int soerr = 0, fd;
 
-	if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+	/* A connect that failed reports EPOLLERR (or EPOLLHUP); a plain
+	 * EPOLLOUT is a completed connect, with no error to read. */
+	if ((events & (EPOLLERR | EPOLLHUP)) &&
+	    getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
 	if (!soerr && (events & (EPOLLERR | EPOLLHUP)))
 		soerr = ECONNREFUSED;

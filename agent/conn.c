@@ -62,6 +62,16 @@ void conn_count(uint32_t lid, uint32_t rid, int reason, bool add_reason,
 	loader_count(conn_cfg.loader, &a);
 }
 
+/* Make a routed connection's deferred connection count (conns + SNG_OK),
+ * unless it was made already (here, or by the verdict: SNG_CTL_COUNT). */
+static void conn_count_open(struct conn *c)
+{
+	if (!c->open_count)
+		return;
+	c->open_count = false;
+	conn_count(c->d.listener_id, c->d.route_id, SNG_OK, true, 1, 0, 0);
+}
+
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev)
 {
 	struct conn_side *s = &c->s[i];
@@ -90,8 +100,8 @@ static const char *reason_str(int r)
 }
 
 /* The connection's end for the metrics tallies and the access log. Bytes:
- * what the verdict redirected (sng_cnt, read before sockmap_forget deletes
- * it) plus what the agent copied, per direction. */
+ * what the verdict redirected (sng_cnt, as sockmap_forget read it when it
+ * deleted the entry) plus what the agent copied, per direction. */
 static void ops_conn_end(struct conn *c, int reason)
 {
 	struct accesslog_rec r = {
@@ -110,13 +120,9 @@ static void ops_conn_end(struct conn *c, int reason)
 	if (c->state == CONN_RUN) {
 		r.engine = c->engine;
 		r.endpoint = &c->bc.ep;
-		for (i = 0; c->engine == SNG_ENGINE_SOCKMAP && i < 2; i++) {
-			struct sng_cnt k;
-
-			if (c->s[i].cookie &&
-			    !bpf_map_lookup_elem(agent_maps.cnt, &c->s[i].cookie, &k))
-				*(i ? &r.bytes_down : &r.bytes_up) += k.redirected;
-		}
+		for (i = 0; c->engine == SNG_ENGINE_SOCKMAP && i < 2; i++)
+			if (c->s[i].cookie && c->s[i].red_final)
+				*(i ? &r.bytes_down : &r.bytes_up) += c->s[i].redirected;
 	}
 	metrics_conn_end(&r, c->begun);
 	if (!accesslog_enabled())
@@ -152,15 +158,19 @@ void conn_close(struct conn *c, int reason, bool rst)
 		close(s->h.fd);
 		s->h.fd = -1;
 	}
-	ops_conn_end(c, reason);
-	/* Closing removed both sockets from sng_socks; now the rest. */
+	/* Closing removed both sockets from sng_socks; now the rest (this
+	 * also reads the final counts ops_conn_end reports). */
 	if (c->engine == SNG_ENGINE_SOCKMAP && c->state == CONN_RUN)
-		sockmap_forget(c);
+		sockmap_forget(c); /* clears open_count if the verdict counted */
+	conn_count_open(c);
+	ops_conn_end(c, reason);
 	if (!c->counted && c->d.listener_id != SNG_NO_ROUTE) {
 		bool bad = reason != SNG_OK && reason != SNG_R_CLIENT_CLOSED;
 
-		conn_count(c->d.listener_id, c->d.route_id, reason, bad, 0,
-			   c->s[0].copied, c->s[1].copied);
+		/* nothing to add (all bytes spliced, a good end): no call */
+		if (bad || c->s[0].copied || c->s[1].copied)
+			conn_count(c->d.listener_id, c->d.route_id, reason, bad, 0,
+				   c->s[0].copied, c->s[1].copied);
 	}
 	c->counted = true;
 	log_dbg("conn %p closed: %s after %llu ms (agent copied %llu up, %llu down; "
@@ -216,6 +226,7 @@ static void reject(struct conn *c, int reason)
 	if (c->d.listener_id == SNG_NO_ROUTE) {
 		count_prerouting(c, reason);
 	} else {
+		conn_count_open(c);
 		conn_count(c->d.listener_id, c->d.route_id, reason, true, 0, 0, 0);
 		c->counted = true;
 	}
@@ -300,6 +311,7 @@ static void start_engine(struct conn *c)
 				 (void *)c, strerror(-err));
 	}
 	c->engine = SNG_ENGINE_USERSPACE;
+	conn_count_open(c);
 	err = copy_start(c);
 	if (err)
 		conn_close(c, SNG_R_CONNECT_FAIL, true);
@@ -308,15 +320,13 @@ static void start_engine(struct conn *c)
 static void on_backend(struct worker *w, struct backend_conn *bc, int fd, int err)
 {
 	struct conn *c = container_of(bc, struct conn, bc);
-	int one = 1;
 
 	if (fd < 0) {
 		log_dbg("conn %p: every backend attempt failed: %s", (void *)c, strerror(-err));
 		reject(c, SNG_R_CONNECT_FAIL);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->s[1].h.fd = fd;
+	c->s[1].h.fd = fd; /* TCP_NODELAY: set by backend.c before connect() */
 	start_engine(c);
 }
 
@@ -339,11 +349,14 @@ static void route(struct conn *c, const struct hello_info *hi)
 		reject(c, rc);
 		return;
 	}
-	conn_count(c->d.listener_id, c->d.route_id, SNG_OK, true, 1, 0, 0);
+	/* Counted once the engine is known: by the verdict on the hello
+	 * for a spliced connection (no BPF_PROG_RUN), else by the agent. */
+	c->open_count = true;
 	c->counted = false;
 	metrics_conn_begin(c->d.listener_id, c->d.route_id, c->d.backend_id);
 	c->begun = true;
 	if (c->d.mode == SNG_MODE_TERMINATE) {
+		conn_count_open(c);
 		fd = c->s[0].h.fd;
 		worker_unwatch(c->w, &c->s[0].h);
 		c->s[0].h.fd = -1;
@@ -494,6 +507,7 @@ static void conn_freeze(struct conn *c)
 		 * abandoned hand-over leaves this process's active gauge one
 		 * too high (docs: takeover). */
 		backend_connect_cancel(c->w, &c->bc);
+		conn_count_open(c);
 		c->state = CONN_HELLO;
 		c->d.listener_id = SNG_NO_ROUTE;
 		c->d.route_id = SNG_NO_ROUTE;

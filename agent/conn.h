@@ -48,6 +48,10 @@ struct conn_side {
 				  * start: a connect()ed socket's bytes_acked
 				  * counts its SYN (1), an accepted one's not */
 	struct conn_side *hnext; /* cookie table chain */
+	uint64_t redirected;     /* sng_cnt.redirected, valid once red_final:
+				  * set by the EOF check (no byte can be
+				  * redirected after the FIN) or at close */
+	bool red_final;
 };
 
 struct conn {
@@ -68,6 +72,9 @@ struct conn {
 	uint64_t idle_mark_ms;       /* idle timer: when bytes last moved, as
 				      * far as its checks could tell */
 	bool counted;                /* outcome already counted */
+	bool open_count;             /* routed, its connection count (conns +
+				      * SNG_OK) not made yet: made by the verdict
+				      * (SNG_CTL_COUNT) or by conn_count_open() */
 	/* ops (metrics gauges, access log) */
 	bool begun;                  /* metrics_conn_begin called */
 	bool handed_off;             /* Terminate: terminate.c logs the end */

@@ -2,6 +2,7 @@
 /* sockmap engine: ctl entries, insert backend then client, kick both; then
  * stragglers, flow-control pauses, drained half-close and resets. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,15 +64,15 @@ static struct conn_side *sm_find(uint64_t cookie)
 	return s;
 }
 
-/* Write side i's ctl entry: @ctl_flags (enum sng_ctl_flags; CLIENT is
- * added for side 0) with the current consumed count; @map_flags BPF_ANY,
+/* Write side i's ctl entry: @ctl_flags (enum sng_ctl_flags; CLIENT and
+ * COUNT are added for side 0) with the current consumed count; @map_flags BPF_ANY,
  * BPF_NOEXIST or BPF_EXIST. */
 static int sm_write_ctl(struct conn *c, unsigned i, __u32 ctl_flags, __u64 map_flags)
 {
 	struct sng_ctl ctl = {
 		.peer = c->s[!i].cookie,
 		.consumed = c->s[i].consumed,
-		.flags = ctl_flags | (i == 0 ? SNG_CTL_CLIENT : 0),
+		.flags = ctl_flags | (i == 0 ? SNG_CTL_CLIENT | SNG_CTL_COUNT : 0),
 		.listener_id = c->d.listener_id,
 		.route_id = c->d.route_id,
 	};
@@ -94,7 +95,11 @@ static void sm_interest(struct conn *c)
 	}
 }
 
-/* Bytes that entered @fd's TCP write queue so far (acked + still queued). */
+/* Bytes that entered @fd's TCP write queue so far (acked + still queued).
+ * The queued part is SIOCOUTQ (write_seq - snd_una); with no segment in
+ * flight (tcpi_unacked, i.e. packets_out, is 0) snd_una == snd_nxt and it
+ * equals tcpi_notsent_bytes (write_seq - snd_nxt), so the ioctl is only
+ * needed while segments are unacknowledged. */
 static int sm_tcp_entered(int fd, uint64_t *entered, uint64_t *acked)
 {
 	struct tcp_info ti;
@@ -102,7 +107,14 @@ static int sm_tcp_entered(int fd, uint64_t *entered, uint64_t *acked)
 	int outq = 0;
 
 	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ioctl(fd, SIOCOUTQ, &outq))
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l))
+		return -errno;
+	if (l < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes) ||
+	    ti.tcpi_unacked)
+		outq = -1;
+	else
+		outq = (int)ti.tcpi_notsent_bytes;
+	if (outq < 0 && ioctl(fd, SIOCOUTQ, &outq))
 		return -errno;
 	*acked = ti.tcpi_bytes_acked;
 	*entered = ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
@@ -149,9 +161,24 @@ static bool sm_gate(struct conn *c, unsigned i)
 
 	if (src->ordered && !__atomic_load_n(&sm_events_shared, __ATOMIC_ACQUIRE))
 		return true;
-	if (bpf_map_lookup_elem(agent_maps.cnt, &src->cookie, &cnt) ||
-	    sm_tcp_entered(dst->h.fd, &entered, &acked))
+	if (src->red_final) {
+		/* after the FIN: sm_eof_ok read the count, which cannot grow */
+		cnt.redirected = src->redirected;
+	} else if (bpf_map_lookup_elem(agent_maps.cnt, &src->cookie, &cnt)) {
 		return true; /* cannot tell: the peer is gone, the write will say */
+	}
+	if (!cnt.redirected) {
+		/* Nothing was redirected (yet): only the agent's own writes,
+		 * which went straight into the peer's write queue, are ahead
+		 * of this one. A redirect after the lookup is the verdict's
+		 * race with any check, handled by the events as before. */
+		src->ordered = true;
+		c->poll_ms = 1;
+		c->poll_spins = 0;
+		return true;
+	}
+	if (sm_tcp_entered(dst->h.fd, &entered, &acked))
+		return true;
 	pushed = cnt.redirected + src->consumed;
 	/* measured: without the start offset the gate of the client ->
 	 * backend direction opened with one redirected byte still queued */
@@ -180,8 +207,14 @@ static bool sm_eof_ok(struct conn *c, unsigned i)
 
 	if (bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt))
 		return true;
-	if (cnt.passed <= s->consumed + s->len)
+	if (cnt.passed <= s->consumed + s->len) {
+		/* The FIN and every skb before it went through the verdict
+		 * (under the socket lock, before recv() could see the FIN):
+		 * redirected is final, and sm_gate need not read it again. */
+		s->redirected = cnt.redirected;
+		s->red_final = true;
 		return true;
+	}
 	sm_arm_poll(c);
 	return false;
 }
@@ -268,7 +301,10 @@ void sockmap_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
 		int err = 0;
 		socklen_t l = sizeof(err);
 
-		getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		/* A pending error shows as EPOLLERR (tcp_poll); a plain
+		 * EPOLLHUP after both FINs has none to read. */
+		if (events & EPOLLERR)
+			getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		if (err || !(events & EPOLLRDHUP)) {
 			/* RST (or a dead socket): reset the other side (facts 1.6) */
 			log_dbg("conn %p: side %u reset: %s", (void *)c, s->idx, strerror(err));
@@ -384,23 +420,59 @@ bool sockmap_active(struct conn *c)
 	return true;
 }
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* the kernel's internal "not supported" */
+#endif
+
+/* Lookup-and-delete needs 5.14 for hash maps: remembered once it fails. */
+static bool sm_no_lookup_delete;
+
 void sockmap_forget(struct conn *c)
 {
+	__u64 keys[2];
+	__u32 n = 0, k;
 	unsigned i;
 
 	for (i = 0; i < 2; i++) {
 		struct conn_side *s = &c->s[i];
 		struct sng_cnt cnt;
+		int rc = -1;
 
 		if (!s->cookie)
 			continue;
 		sm_unregister(s);
-		if (!bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt) && cnt.trimmed)
+		keys[n++] = s->cookie;
+		/* One call reads the final counts (the sockets are closed:
+		 * no verdict runs any more) and removes the entry. */
+		if (!__atomic_load_n(&sm_no_lookup_delete, __ATOMIC_RELAXED)) {
+			rc = bpf_map_lookup_and_delete_elem(agent_maps.cnt, &s->cookie, &cnt);
+			if (rc && (errno == EINVAL || errno == ENOTSUPP || errno == EOPNOTSUPP))
+				__atomic_store_n(&sm_no_lookup_delete, true, __ATOMIC_RELAXED);
+			if (rc && errno == ENOENT)
+				continue;
+		}
+		if (rc) {
+			rc = bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt);
+			bpf_map_delete_elem(agent_maps.cnt, &s->cookie);
+			if (rc)
+				continue;
+		}
+		s->redirected = cnt.redirected;
+		s->red_final = true;
+		/* the verdict saw the client's first skb: it counted the
+		 * connection (SNG_CTL_COUNT) */
+		if (i == 0 && (cnt.passed || cnt.redirected))
+			c->open_count = false;
+		if (cnt.trimmed)
 			log_dbg("conn %p: side %u: the verdict cut %u retransmit overlaps (B9)",
 				(void *)c, i, cnt.trimmed);
-		bpf_map_delete_elem(agent_maps.ctl, &s->cookie);
-		bpf_map_delete_elem(agent_maps.cnt, &s->cookie);
 	}
+	/* Both ctl entries in one call; per entry if that stopped early (an
+	 * entry missing, or a kernel without batch ops). */
+	k = n;
+	if (n && bpf_map_delete_batch(agent_maps.ctl, keys, &k, NULL) && k < n)
+		for (; k < n; k++)
+			bpf_map_delete_elem(agent_maps.ctl, &keys[k]);
 }
 
 /* The kick: a recv on an inserted socket makes the kernel run the verdict
@@ -432,6 +504,42 @@ static int sm_kick(struct conn *c, unsigned i)
 	return 0;
 }
 
+/* Write both sides' ctl entries (enabled) and zeroed cnt entries: one
+ * batch call per map, per entry on a kernel without batch ops. */
+static int sm_write_entries(struct conn *c)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	__u64 keys[2] = { c->s[0].cookie, c->s[1].cookie };
+	struct sng_ctl ctl[2];
+	struct sng_cnt zero[2];
+	__u32 n = 2;
+	unsigned i;
+
+	memset(ctl, 0, sizeof(ctl));
+	memset(zero, 0, sizeof(zero));
+	for (i = 0; i < 2; i++) {
+		ctl[i].peer = c->s[!i].cookie;
+		ctl[i].consumed = c->s[i].consumed;
+		ctl[i].flags = SNG_CTL_ENABLE | (i == 0 ? SNG_CTL_CLIENT | SNG_CTL_COUNT : 0);
+		ctl[i].listener_id = c->d.listener_id;
+		ctl[i].route_id = c->d.route_id;
+	}
+	if (!bpf_map_update_batch(agent_maps.ctl, keys, ctl, &n, &opts)) {
+		n = 2;
+		if (!bpf_map_update_batch(agent_maps.cnt, keys, zero, &n, &opts))
+			return 0;
+	}
+	for (i = 0; i < 2; i++) {
+		int err = sm_write_ctl(c, i, SNG_CTL_ENABLE, BPF_ANY);
+
+		if (err)
+			return err;
+		if (bpf_map_update_elem(agent_maps.cnt, &c->s[i].cookie, &zero[i], BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 static void sockmap_undo_close(struct conn *c)
 {
 	unsigned i;
@@ -447,7 +555,6 @@ static void sockmap_undo_close(struct conn *c)
 
 int sockmap_start(struct conn *c)
 {
-	struct sng_cnt zero = {};
 	socklen_t l = sizeof(uint64_t);
 	unsigned i;
 	int err;
@@ -459,34 +566,32 @@ int sockmap_start(struct conn *c)
 	for (i = 0; i < 2; i++) {
 		struct tcp_info ti;
 		socklen_t tl = sizeof(ti);
+		uint64_t acked;
 
+		memset(&ti, 0, sizeof(ti));
 		if (getsockopt(c->s[i].h.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
 			return -errno;
 		if (ti.tcpi_state != BPF_TCP_ESTABLISHED) /* == TCP_ESTABLISHED */
 			return -ENOTCONN;
-	}
-	for (i = 0; i < 2; i++) {
-		uint64_t acked;
-
+		/* Nothing was written to either socket yet (the hello is only
+		 * peeked): what they count now is the SYN, or 0. Established,
+		 * nothing unacked or unsent means an empty write queue, so
+		 * the SIOCOUTQ of sm_tcp_entered() would say 0. */
+		if (ti.tcpi_unacked || ti.tcpi_notsent_bytes) {
+			err = sm_tcp_entered(c->s[i].h.fd, &c->s[i].entered0, &acked);
+			if (err)
+				return err;
+		} else {
+			c->s[i].entered0 = ti.tcpi_bytes_acked;
+		}
 		if (getsockopt(c->s[i].h.fd, SOL_SOCKET, SO_COOKIE, &c->s[i].cookie, &l))
 			return -errno;
-		/* nothing was written to either socket yet (the hello is
-		 * only peeked): what they count now is the SYN, or 0 */
-		err = sm_tcp_entered(c->s[i].h.fd, &c->s[i].entered0, &acked);
-		if (err)
-			return err;
 	}
 	/* ctl and cnt entries first: the verdict must know the peer before
 	 * the first skb (facts 1.5 data stall, 4.3 lessons). */
-	for (i = 0; i < 2; i++) {
-		err = sm_write_ctl(c, i, SNG_CTL_ENABLE, BPF_ANY);
-		if (err)
-			goto undo;
-		if (bpf_map_update_elem(agent_maps.cnt, &c->s[i].cookie, &zero, BPF_ANY)) {
-			err = -errno;
-			goto undo;
-		}
-	}
+	err = sm_write_entries(c);
+	if (err)
+		goto undo;
 	/* Backend first, then client: the client's queued hello is only
 	 * redirected once its target is in the map. */
 	for (i = 2; i-- > 0;) {

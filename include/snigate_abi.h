@@ -132,6 +132,9 @@ _Static_assert(sizeof(struct sng_config) == 16, "sng_config size");
 enum sng_ctl_flags {
 	SNG_CTL_ENABLE = 1 << 0, /* redirect to peer; else SK_PASS */
 	SNG_CTL_CLIENT = 1 << 1, /* this socket is the client side */
+	SNG_CTL_COUNT = 1 << 2,  /* client side: the verdict counts the
+				  * connection (conns + SNG_OK) on its first
+				  * skb, the peeked ClientHello */
 };
 
 struct sng_ctl {

@@ -202,8 +202,17 @@ static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 	ctl = bpf_map_lookup_elem(&sng_ctl, &cookie);
 	if (!ctl)
 		return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_DISABLED, 0);
-	if ((ctl->flags & SNG_CTL_CLIENT) && !cnt->passed && !cnt->redirected)
+	if ((ctl->flags & SNG_CTL_CLIENT) && !cnt->passed && !cnt->redirected) {
+		/* the first skb of the client (the peeked hello): each
+		 * path below adds its len to passed or redirected */
 		sng_splice_count_hello(skb);
+		if (ctl->flags & SNG_CTL_COUNT) {
+			/* the connection count the agent would otherwise make
+			 * with a BPF_PROG_RUN of sng_count */
+			sng_stats_add(ctl->listener_id, ctl->route_id, 1, 0, 0);
+			sng_stats_reason(ctl->listener_id, ctl->route_id, SNG_OK);
+		}
+	}
 	/* Stragglers pending (passed != consumed): the agent forwards them;
 	 * redirecting now would overtake them (facts 4.3 design C). */
 	if (!(ctl->flags & SNG_CTL_ENABLE) || cnt->passed != ctl->consumed)
