@@ -38,6 +38,7 @@
  * and for re-encrypted backends, OpenSSL does the crypto in userspace. */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,15 +78,21 @@ struct term_policy {
 
 struct term_buf {
 	size_t off, len;               /* data is d[off, off + len) */
-	uint8_t d[TERM_BUF];
+	size_t hwm;                    /* d[0, hwm) was ever written */
+	uint8_t d[TERM_BUF];           /* not zeroed: only [off, off + len) is read */
 };
 
+/* Each fd is registered once, edge-triggered, for reads and writes: no
+ * epoll_ctl on the data path. rblk/wblk say what the last read/write found
+ * blocked (EPOLLIN/EPOLLOUT: an SSL read can wait for writability and the
+ * reverse); an event carrying that readiness clears them. A blocked side is
+ * not retried until then, so an idle direction costs no syscall per pass. */
 struct term_side {
 	struct ev_handler h;           /* h.fd: -1 when none */
 	SSL *ssl;                      /* NULL: plain TCP */
-	uint32_t rblk, wblk;           /* events the last read/write waits for */
-	uint32_t watched;              /* events registered; 0 = not in epoll */
+	uint32_t rblk, wblk;           /* what the last read/write waits for */
 	bool in_epoll;
+	bool rdhup;                    /* EPOLLRDHUP/HUP/ERR seen: read to EOF */
 	bool rd_eof;                   /* peer finished sending */
 	bool wr_shut;                  /* our FIN / close_notify is out */
 	bool ssl_dead;                 /* fatal SSL error: no SSL_shutdown */
@@ -105,7 +112,6 @@ struct term_conn {
 	uint64_t up_bytes, down_bytes;
 	bool pump_posted;              /* a pump_again() is queued */
 	struct route_decision d;
-	struct term_buf up, down;      /* up: client -> backend */
 	char peer[INET6_ADDRSTRLEN + 8];
 	/* ops: the access-log record's fields known at start */
 	struct sockaddr_storage client;
@@ -116,6 +122,9 @@ struct term_conn {
 	char sni[SNG_HOSTNAME_MAX + 1];
 	uint8_t alpn[HELLO_ALPN_MAX];
 	struct term_conn *lprev, *lnext; /* the worker's open connections */
+	/* last: term_conn_start() zeroes everything before them, and a
+	 * connection's end wipes only what was written */
+	struct term_buf up, down;      /* up: client -> backend */
 };
 
 long term_open_count;
@@ -221,16 +230,19 @@ static void conn_free_cb(struct worker *w, void *arg)
 	struct term_conn *c = arg;
 
 	agent_snapshot_release(c->snap);
-	OPENSSL_cleanse(&c->up, sizeof(c->up));
-	OPENSSL_cleanse(&c->down, sizeof(c->down));
+	/* plaintext passed through here: wipe what was written (all of
+	 * both buffers for a long connection, a few bytes for a short one) */
+	OPENSSL_cleanse(c->up.d, c->up.hwm);
+	OPENSSL_cleanse(c->down.d, c->down.hwm);
 	free(c);
 	memtrim_conn_freed(w);
 }
 
 static void side_close(struct term_conn *c, struct term_side *s, bool rst)
 {
-	if (s->in_epoll)
-		worker_unwatch(c->w, &s->h);
+	/* No EPOLL_CTL_DEL: the fd is never duplicated or passed on, so
+	 * close() drops its registration; a stale event of the current batch
+	 * finds the connection TC_DEAD (freed only after the batch). */
 	s->in_epoll = false;
 	if (s->ssl) {
 		SSL_free(s->ssl);
@@ -299,30 +311,34 @@ static void conn_end(struct term_conn *c, bool rst, int reason)
 			sizeof(*c));
 }
 
-/* (Re)register @s for @ev; 0 unregisters, so an fd we do not want to read
- * or write cannot spin the loop with level-triggered EPOLLHUP. */
-static int side_watch(struct term_conn *c, struct term_side *s, uint32_t ev)
+/* Register @s once for everything, edge-triggered (so an fd we have no use
+ * for at the moment cannot spin the loop with EPOLLHUP). 0 or -errno. */
+static int side_register(struct term_conn *c, struct term_side *s)
 {
-	int err = 0;
+	int err;
 
-	if (s->h.fd < 0)
+	if (s->h.fd < 0 || s->in_epoll)
 		return 0;
-	if (!ev) {
-		if (s->in_epoll)
-			err = worker_unwatch(c->w, &s->h);
-		s->in_epoll = false;
-		s->watched = 0;
-		return err;
-	}
-	if (!s->in_epoll)
-		err = worker_watch(c->w, &s->h, ev);
-	else if (s->watched != ev)
-		err = worker_modify(c->w, &s->h, ev);
-	if (!err) {
+	err = worker_watch(c->w, &s->h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+	if (!err)
 		s->in_epoll = true;
-		s->watched = ev;
-	}
 	return err;
+}
+
+/* Note the readiness an event reports: it unblocks what waits for it. */
+static void side_event(struct term_side *s, uint32_t ev)
+{
+	if (ev & (EPOLLERR | EPOLLHUP)) {
+		s->rblk = s->wblk = 0;
+		s->rdhup = true;
+		return;
+	}
+	if (ev & EPOLLRDHUP)
+		s->rdhup = true;
+	if (s->rblk & ev)
+		s->rblk = 0;
+	if (s->wblk & ev)
+		s->wblk = 0;
 }
 
 /* Map an SSL_get_error() after an I/O call to our convention: sets *blk for
@@ -432,8 +448,7 @@ static ssize_t side_read(struct term_conn *c, struct term_side *s, struct term_b
 	size_t room;
 	ssize_t n;
 
-	s->rblk = 0;
-	if (s->rd_eof || b->len == TERM_BUF)
+	if (s->rblk || s->rd_eof || b->len == TERM_BUF)
 		return 0;
 	if (b->off + b->len == TERM_BUF) {
 		memmove(b->d, b->d + b->off, b->len);
@@ -474,8 +489,16 @@ static ssize_t side_read(struct term_conn *c, struct term_side *s, struct term_b
 			s->rd_eof = true;
 			return 0;
 		}
+		/* A short read drained the socket: the next segment raises a new
+		 * edge, so skip the read that would only say EAGAIN. Not once the
+		 * peer's FIN was signalled: that edge is already consumed and the
+		 * EOF must still be read. */
+		if ((size_t)n < room && !s->rdhup)
+			s->rblk = EPOLLIN;
 	}
 	b->len += (size_t)n;
+	if (b->off + b->len > b->hwm)
+		b->hwm = b->off + b->len;
 	return n;
 }
 
@@ -484,8 +507,7 @@ static ssize_t side_write(struct term_conn *c, struct term_side *s, struct term_
 {
 	ssize_t n;
 
-	s->wblk = 0;
-	if (!b->len)
+	if (s->wblk || !b->len)
 		return 0;
 	if (s->ssl) {
 		int rc;
@@ -511,6 +533,9 @@ static ssize_t side_write(struct term_conn *c, struct term_side *s, struct term_
 			}
 			return errno == EPIPE ? -ECONNRESET : -errno;
 		}
+		/* a short send filled the socket buffer: wait for its edge */
+		if ((size_t)n < b->len)
+			s->wblk = EPOLLOUT;
 	}
 	b->off += (size_t)n;
 	b->len -= (size_t)n;
@@ -524,9 +549,10 @@ static int side_shut(struct term_conn *c, struct term_side *s)
 {
 	int rc;
 
-	s->wblk = 0;
 	if (s->wr_shut)
 		return 1;
+	if (s->wblk)
+		return 0;
 	if (s->ktls)
 		return ktls_close_notify(s);
 	if (!s->ssl || s->ssl_dead) {
@@ -615,15 +641,9 @@ static void pump(struct term_conn *c)
 		}
 	} while (progress);
 
-	if (c->cli.rd_eof && c->be.rd_eof && c->cli.wr_shut && c->be.wr_shut) {
+	if (c->cli.rd_eof && c->be.rd_eof && c->cli.wr_shut && c->be.wr_shut)
 		conn_end(c, false, SNG_OK);
-		return;
-	}
-	if (side_watch(c, &c->cli, c->cli.rblk | c->cli.wblk) ||
-	    side_watch(c, &c->be, c->be.rblk | c->be.wblk)) {
-		log_warn("terminate %s: epoll: %s", c->peer, strerror(errno));
-		conn_end(c, true, SNG_R_RESET);
-	}
+	/* else both fds stay registered: their next edge resumes us */
 	return;
 reset:
 	log_dbg("terminate %s: %s", c->peer, strerror((int)-n));
@@ -638,9 +658,13 @@ static void on_client(struct worker *w, struct ev_handler *h, uint32_t events)
 	struct term_conn *c = container_of(container_of(h, struct term_side, h),
 					   struct term_conn, cli);
 
+	if (c->st == TC_DEAD)
+		return;
+	side_event(&c->cli, events);
 	switch (c->st) {
 	case TC_HANDSHAKE:
-		step_handshake(c);
+		if (!c->cli.rblk) /* not an edge the handshake waits for */
+			step_handshake(c);
 		break;
 	case TC_PROXY:
 		c->last_ms = worker_now_ms();
@@ -648,10 +672,8 @@ static void on_client(struct worker *w, struct ev_handler *h, uint32_t events)
 		break;
 	case TC_CONNECT:
 	case TC_BACKEND_HS:
-		/* not watched in these states; a stray event: re-check later */
-		side_watch(c, &c->cli, 0);
-		break;
 	case TC_DEAD:
+		/* the readiness is noted; enter_proxy() tries both ways anyway */
 		break;
 	}
 }
@@ -661,9 +683,13 @@ static void on_backend(struct worker *w, struct ev_handler *h, uint32_t events)
 	struct term_conn *c = container_of(container_of(h, struct term_side, h),
 					   struct term_conn, be);
 
+	if (c->st == TC_DEAD)
+		return;
+	side_event(&c->be, events);
 	switch (c->st) {
 	case TC_BACKEND_HS:
-		step_backend_handshake(c);
+		if (!c->be.rblk)
+			step_backend_handshake(c);
 		break;
 	case TC_PROXY:
 		c->last_ms = worker_now_ms();
@@ -705,6 +731,8 @@ static void on_timer(struct worker *w, struct ev_timer *t)
 
 static void enter_proxy(struct term_conn *c)
 {
+	/* what the handshakes waited for is no longer known: try each way once */
+	c->cli.rblk = c->cli.wblk = c->be.rblk = c->be.wblk = 0;
 	c->st = TC_PROXY;
 	c->last_ms = worker_now_ms();
 	if (agent_opts.idle_timeout_ms)
@@ -724,14 +752,12 @@ static void step_backend_handshake(struct term_conn *c)
 	if (rc == 1) {
 		log_dbg("terminate %s: backend TLS %s %s", c->peer, SSL_get_version(c->be.ssl),
 			SSL_get_cipher_name(c->be.ssl));
-		side_watch(c, &c->be, 0);
 		enter_proxy(c);
 		return;
 	}
 	rc = ssl_result(&c->be, rc, &blk, "backend handshake", c);
 	if (rc == -EAGAIN) {
-		if (side_watch(c, &c->be, blk))
-			conn_end(c, true, SNG_R_CONNECT_FAIL);
+		c->be.rblk = blk; /* the edge that resumes the handshake */
 		return;
 	}
 	log_warn("terminate %s: backend TLS handshake failed (verify: %s)", c->peer,
@@ -755,6 +781,8 @@ static bool try_ktls(struct term_conn *c)
 	if (rc == -EOPNOTSUPP) {
 		log_dbg("terminate %s: kTLS not applicable (%s %s): userspace copy", c->peer,
 			SSL_get_version(c->cli.ssl), SSL_get_cipher_name(c->cli.ssl));
+		/* no hand-off to wait for any more: read whole socket chunks */
+		SSL_set_read_ahead(c->cli.ssl, 1);
 		return false;
 	}
 	if (rc) {
@@ -794,6 +822,12 @@ static void backend_done(struct worker *w, struct backend_conn *bc, int fd, int 
 	c->be.h.fd = fd;
 	c->be.h.fn = on_backend;
 	c->backend_up = true;
+	err = side_register(c, &c->be);
+	if (err) {
+		log_warn("terminate %s: epoll: %s", c->peer, strerror(-err));
+		conn_end(c, true, SNG_R_CONNECT_FAIL);
+		return;
+	}
 	if (!(c->d.backend.flags & SNG_BF_BACKEND_TLS)) {
 		if (try_ktls(c))
 			return;
@@ -835,7 +869,6 @@ static void start_backend(struct term_conn *c)
 
 	c->st = TC_CONNECT;
 	worker_timer_cancel(c->w, &c->timer);
-	side_watch(c, &c->cli, 0);
 	err = backend_connect_start(c->w, &c->bc, &c->d.backend, conn_rand(),
 				    agent_opts.connect_timeout_ms ? agent_opts.connect_timeout_ms : 3000,
 				    agent_opts.connect_attempts ? agent_opts.connect_attempts : 3,
@@ -862,8 +895,7 @@ static void step_handshake(struct term_conn *c)
 	}
 	rc = ssl_result(&c->cli, rc, &blk, "handshake", c);
 	if (rc == -EAGAIN) {
-		if (side_watch(c, &c->cli, blk))
-			conn_end(c, false, SNG_R_HANDSHAKE_FAIL);
+		c->cli.rblk = blk; /* the edge that resumes the handshake */
 		return;
 	}
 	log_dbg("terminate %s: TLS handshake failed (%s)", c->peer,
@@ -897,6 +929,7 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 	struct term_policy *tp = snap ? snap->term : NULL;
 	struct tls_server *srv = NULL;
 	struct term_conn *c;
+	int err;
 
 	if (tp && d && d->listener_id < tp->n_srv)
 		srv = tp->srv[d->listener_id];
@@ -906,7 +939,14 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 		agent_snapshot_release(snap);
 		return -ENOENT;
 	}
-	c = calloc(1, sizeof(*c));
+	/* 33 KiB, nearly all of it the two buffers: zero only the header
+	 * (a calloc would clear, and the end wipe again, 32 KiB per handshake) */
+	c = malloc(sizeof(*c));
+	if (c) {
+		memset(c, 0, offsetof(struct term_conn, up));
+		c->up.off = c->up.len = c->up.hwm = 0;
+		c->down.off = c->down.len = c->down.hwm = 0;
+	}
 	if (!c) {
 		close(client_fd);
 		agent_snapshot_release(snap);
@@ -945,7 +985,17 @@ int term_conn_start(struct worker *w, int client_fd, const struct hello_info *hi
 	worker_timer_set(w, &c->timer, agent_opts.handshake_timeout_ms ?
 			 agent_opts.handshake_timeout_ms : 10000);
 	step_handshake(c);
-	return 0;
+	/* Registered after the first step, which read the queued hello: the
+	 * edge-triggered ADD then reports only what arrived since, and the
+	 * first wake-up is not a read that finds nothing. */
+	if (c->st == TC_DEAD)
+		return 0;
+	err = side_register(c, &c->cli);
+	if (err) {
+		log_warn("terminate %s: epoll: %s", c->peer, strerror(-err));
+		conn_end(c, false, SNG_R_HANDSHAKE_FAIL);
+	}
+	return err;
 }
 
 void term_close_all(struct worker *w)

@@ -386,6 +386,22 @@ static int tk_set_mac(EVP_MAC_CTX *hctx, uint8_t *hmac)
 	return EVP_MAC_CTX_set_params(hctx, params);
 }
 
+/* The ticket cipher, fetched once: passing EVP_aes_256_cbc() would make
+ * OpenSSL 3 look it up by name (a locked store search) on every ticket. */
+static EVP_CIPHER *tk_cipher;
+static pthread_once_t tk_cipher_once = PTHREAD_ONCE_INIT;
+
+static void tk_cipher_fetch(void)
+{
+	tk_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+}
+
+static const EVP_CIPHER *ticket_cipher(void)
+{
+	pthread_once(&tk_cipher_once, tk_cipher_fetch);
+	return tk_cipher ? tk_cipher : EVP_aes_256_cbc();
+}
+
 /* SSL_CTX_set_tlsext_ticket_key_evp_cb(): key name = 8-byte ring prefix +
  * big-endian serial. Returns 1 (use), 2 (decrypted with an old key: issue a
  * new ticket), 0 (unknown or expired key: full handshake), -1 (error). */
@@ -411,8 +427,8 @@ static int ticket_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv,
 		memcpy(key_name, kr->prefix, 8);
 		for (i = 0; i < 8; i++)
 			key_name[8 + i] = (unsigned char)(cur >> (56 - 8 * i));
-		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1 ||
-		    !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) ||
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(ticket_cipher())) != 1 ||
+		    !EVP_EncryptInit_ex(cctx, ticket_cipher(), NULL, k.aes, iv) ||
 		    !tk_set_mac(hctx, k.hmac))
 			goto out;
 		{
@@ -436,7 +452,7 @@ static int ticket_key_cb(SSL *s, unsigned char key_name[16], unsigned char *iv,
 		goto out;
 	}
 	if (!tk_set_mac(hctx, k.hmac) ||
-	    !EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv))
+	    !EVP_DecryptInit_ex(cctx, ticket_cipher(), NULL, k.aes, iv))
 		goto out;
 	/* 2 = renew. TLS 1.3 clients treat tickets as single use (OpenSSL
 	 * marks a used session not resumable) and OpenSSL servers send no new
@@ -573,6 +589,17 @@ static int server_ctx_defaults(SSL_CTX *ctx, const unsigned char *sid, unsigned 
 	 * are what non-blocking SSL_write retries need. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* The chain is exactly tls.crt (leaf + intermediates): no chain
+	 * building from a store on every handshake (this context's store is
+	 * empty: it would find nothing, at the price of an X509 verify). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+	/* Read ahead: one read(2) takes a record's header and body (and
+	 * what follows) instead of one read for each. Not where kTLS may take
+	 * the connection over: nothing past the handshake may sit in
+	 * OpenSSL's buffer then (terminate.c turns it on if kTLS does not
+	 * apply to the connection). */
+	if (!tls_ktls_available())
+		SSL_CTX_set_read_ahead(ctx, 1);
 	/* Stateless tickets only: no shared, locked server session cache. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
@@ -814,6 +841,7 @@ SSL_CTX *tls_client_ctx_new(const struct policy_backend_tls *bt)
 				 SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ctx, 1); /* never handed to kTLS */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (bt->ca_pem && *bt->ca_pem) {
 		X509_STORE *st = SSL_CTX_get_cert_store(ctx);

@@ -27,6 +27,8 @@ struct worker {
 	struct ev_handler wake;       /* eventfd: stop and posted work */
 	int stop;                     /* set on the loop thread only */
 	int stop_req;                 /* atomic: written by worker_stop() */
+	int running;                  /* atomic: inside worker_run() on @tid */
+	pthread_t tid;                /* the loop's thread while running */
 	pthread_mutex_t post_lock;
 	struct worker_post *posts;    /* LIFO under post_lock, run reversed */
 	struct ev_timer **heap;
@@ -268,15 +270,21 @@ static void run_timers(struct worker *w)
 int worker_run(struct worker *w)
 {
 	struct epoll_event evs[WORKER_MAX_EVENTS];
-	int n, i;
+	int n, i, err = 0;
 
+	w->tid = pthread_self();
+	__atomic_store_n(&w->running, 1, __ATOMIC_RELEASE);
 	while (!w->stop) {
-		n = epoll_wait(w->epfd, evs, WORKER_MAX_EVENTS, next_timeout(w));
+		/* a callback posted from this thread did not write the eventfd
+		 * (worker_post): do not sleep on it */
+		n = epoll_wait(w->epfd, evs, WORKER_MAX_EVENTS,
+			       __atomic_load_n(&w->posts, __ATOMIC_ACQUIRE) ? 0 : next_timeout(w));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			err = -errno;
 			log_err("worker %u: epoll_wait: %s", w->id, strerror(errno));
-			return -errno;
+			break;
 		}
 		for (i = 0; i < n; i++) {
 			struct ev_handler *h = evs[i].data.ptr;
@@ -287,7 +295,8 @@ int worker_run(struct worker *w)
 		run_timers(w);
 		run_posts(w);
 	}
-	return 0;
+	__atomic_store_n(&w->running, 0, __ATOMIC_RELEASE);
+	return err;
 }
 
 static void wake(struct worker *w)
@@ -316,6 +325,11 @@ int worker_post(struct worker *w, void (*fn)(struct worker *, void *), void *arg
 	p->next = w->posts;
 	w->posts = p;
 	pthread_mutex_unlock(&w->post_lock);
-	wake(w);
+	/* From the loop's own thread (deferred frees, pump continuations: the
+	 * common case) the loop runs the posts after this batch and polls
+	 * without sleeping while any are queued: no eventfd write and read. */
+	if (!(__atomic_load_n(&w->running, __ATOMIC_ACQUIRE) &&
+	      pthread_equal(w->tid, pthread_self())))
+		wake(w);
 	return 0;
 }
