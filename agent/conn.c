@@ -134,6 +134,26 @@ static void ops_conn_end(struct conn *c, int reason)
 		agent_snapshot_release(snap);
 }
 
+static void conn_link(struct conn *c)
+{
+	c->lprev = NULL;
+	c->lnext = conn_list;
+	if (conn_list)
+		conn_list->lprev = c;
+	conn_list = c;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	if (c->lprev)
+		c->lprev->lnext = c->lnext;
+	else if (conn_list == c)
+		conn_list = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	c->lprev = c->lnext = NULL;
+}
+
 void conn_close(struct conn *c, int reason, bool rst)
 {
 	unsigned i;
@@ -180,13 +200,7 @@ void conn_close(struct conn *c, int reason, bool rst)
 		c->s[0].pauses, c->s[1].pauses, c->s[0].resumes, c->s[1].resumes,
 		c->s[0].resume_tries, c->s[1].resume_tries);
 	c->state = CONN_DEAD;
-	if (c->lprev)
-		c->lprev->lnext = c->lnext;
-	else if (conn_list == c)
-		conn_list = c->lnext;
-	if (c->lnext)
-		c->lnext->lprev = c->lprev;
-	c->lprev = c->lnext = NULL;
+	conn_unlink(c);
 	if (c->snap)
 		agent_snapshot_release(c->snap);
 	c->snap = NULL;
@@ -474,26 +488,6 @@ void conn_close_all(struct worker *w)
 }
 
 /* ---- hand-over to a new agent (agent/takeover.c) -------------------------- */
-
-static void conn_link(struct conn *c)
-{
-	c->lprev = NULL;
-	c->lnext = conn_list;
-	if (conn_list)
-		conn_list->lprev = c;
-	conn_list = c;
-}
-
-static void conn_unlink(struct conn *c)
-{
-	if (c->lprev)
-		c->lprev->lnext = c->lnext;
-	else if (conn_list == c)
-		conn_list = c->lnext;
-	if (c->lnext)
-		c->lnext->lprev = c->lprev;
-	c->lprev = c->lnext = NULL;
-}
 
 static void conn_freeze(struct conn *c)
 {

@@ -150,7 +150,7 @@ static void *control_main(void *arg)
 	}
 }
 
-static int fill_addr(const char *path, struct sockaddr_un *sa)
+int control_unix_addr(const char *path, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
@@ -169,7 +169,7 @@ int control_start(const char *path)
 
 	if (ctl.running)
 		return -EALREADY;
-	err = fill_addr(path, &sa);
+	err = control_unix_addr(path, &sa);
 	if (err)
 		goto fail;
 	dcopy = strdup(path);
@@ -267,7 +267,7 @@ json_t *control_request(const char *path, const char *request, int timeout_ms)
 	ssize_t n;
 	int fd, err;
 
-	err = fill_addr(path, &sa);
+	err = control_unix_addr(path, &sa);
 	if (err) {
 		errno = -err;
 		return NULL;

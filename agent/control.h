@@ -38,4 +38,9 @@ json_t *control_handle(const char *request);
  * no agent; EPROTO: a reply that is not JSON; ETIMEDOUT). */
 json_t *control_request(const char *path, const char *request, int timeout_ms);
 
+struct sockaddr_un;
+/* Fill @sa for the unix socket @path (also the takeover socket's).
+ * 0, or -ENAMETOOLONG when @path does not fit sun_path. */
+int control_unix_addr(const char *path, struct sockaddr_un *sa);
+
 #endif /* SNIGATE_CONTROL_H */

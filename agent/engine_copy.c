@@ -117,7 +117,9 @@ void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
 	copy_step(c);
 }
 
-int copy_start(struct conn *c)
+/* Take both sides: side 0 (@client_watched: already in epoll) is modified,
+ * a side not yet watched is added; then move what is queued. */
+static int copy_take(struct conn *c, bool client_watched)
 {
 	unsigned i;
 	int err;
@@ -126,34 +128,23 @@ int copy_start(struct conn *c)
 		struct conn_side *s = &c->s[i];
 
 		s->h.fn = copy_on_event;
-		if (i == 0) {
-			err = worker_modify(c->w, &s->h, COPY_EVENTS);
-		} else {
-			err = worker_watch(c->w, &s->h, COPY_EVENTS);
-		}
+		err = i == 0 && client_watched ? worker_modify(c->w, &s->h, COPY_EVENTS) :
+						  worker_watch(c->w, &s->h, COPY_EVENTS);
 		if (err)
 			return err;
 		s->interest = COPY_EVENTS;
 	}
-	/* The peeked hello is still queued on the client socket. */
 	copy_step(c);
 	return 0;
 }
 
+int copy_start(struct conn *c)
+{
+	/* The peeked hello is still queued on the client socket. */
+	return copy_take(c, true);
+}
+
 int copy_resume(struct conn *c)
 {
-	unsigned i;
-	int err;
-
-	for (i = 0; i < 2; i++) {
-		struct conn_side *s = &c->s[i];
-
-		s->h.fn = copy_on_event;
-		err = worker_watch(c->w, &s->h, COPY_EVENTS);
-		if (err)
-			return err;
-		s->interest = COPY_EVENTS;
-	}
-	copy_step(c);
-	return 0;
+	return copy_take(c, false);
 }

@@ -383,16 +383,6 @@ int takeover_default_path(const char *pin_dir, char *buf, size_t len)
 	return 0;
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 /* The @n BIND records after STATE, into reload_seed_binds(). */
 static int rx_binds(int sk, uint32_t n)
 {
@@ -450,7 +440,7 @@ int takeover_begin(const char *path, const char *pin_dir)
 
 	if (!h)
 		return -ENOMEM;
-	err = unix_addr(path, &sa);
+	err = control_unix_addr(path, &sa);
 	if (err) {
 		log_err("takeover: socket path %s is too long", path);
 		goto out;
@@ -1412,7 +1402,7 @@ static int srv_bind(void)
 	char dir[sizeof(srv.path)], *slash;
 	int fd, err, rc;
 
-	err = unix_addr(srv.path, &sa);
+	err = control_unix_addr(srv.path, &sa);
 	if (err)
 		return err;
 	strcpy(dir, srv.path);
@@ -1471,7 +1461,7 @@ static void sweep_stale(void)
 		if (strncmp(e->d_name, "takeover", 8) || l < 13 || strcmp(e->d_name + l - 5, ".sock"))
 			continue;
 		k = snprintf(path, sizeof(path), "%s/%s", TAKEOVER_DIR, e->d_name);
-		if (k < 0 || (size_t)k >= sizeof(path) || unix_addr(path, &sa))
+		if (k < 0 || (size_t)k >= sizeof(path) || control_unix_addr(path, &sa))
 			continue;
 		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -1539,7 +1529,7 @@ bool takeover_peer_present(const char *path)
 	struct sockaddr_un sa;
 	int fd, ok;
 
-	if (!path || unix_addr(path, &sa))
+	if (!path || control_unix_addr(path, &sa))
 		return false;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)

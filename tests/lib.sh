@@ -47,6 +47,8 @@ known_bug() {
 	[ -n "${SNG_XFAIL_FILE:-}" ] && echo "$id: $*" >>"$SNG_XFAIL_FILE"
 	return 0
 }
+# ms_now: wall clock in milliseconds
+ms_now() { date +%s%3N; }
 # sockmap_integrity_error JSON: the transfer failed on its bytes (B9 class)
 sockmap_integrity_error() {
 	echo "$1" | grep -qE '"error":"(sink saw wrong bytes|short|pattern mismatch[^"]*)"'

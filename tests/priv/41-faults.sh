@@ -25,7 +25,6 @@ ip -n "$NS" addr add 10.99.0.1/24 dev vA
 mac=$(ip -n "$HOLE_NS" -j link show vB | jq -r '.[0].address')
 ip -n "$NS" neigh add 10.99.0.2 lladdr "$mac" dev vA nud permanent || fail "neigh"
 
-ms_now() { date +%s%3N; }
 # flaky PORT N: N echo transfers to flaky.example.com; prints max ms
 flaky() {
 	local port=$1 n=$2 i j t0 t max=0

@@ -14,7 +14,6 @@ K=${RESTART_CONNS:-10}
 rel_setup restart
 rel_backends
 rel_agent
-ms_now() { date +%s%3N; }
 map_id() { bpftool -j map show pinned "$PIN/$1" 2>/dev/null | jq -r '.id'; }
 ids() { echo "$(map_id sng_routes) $(map_id sng_socks) $(map_id sng_ctl) $(map_id sng_cnt) $(map_id sng_lstats)"; }
 

@@ -23,7 +23,6 @@ TKS="$TMP/run/takeover.sock"
 HT=(--hello-timeout 30)
 ALOG="$TMP/access.log"
 NTK=0
-ms_now() { date +%s%3N; }
 log_ms() { date -d "$(grep "$2" "$1" | tail -1 | cut -d' ' -f1)" +%s%3N; }
 
 # start ENGINE [ARGS...]: an agent ($AGENT_PID, $AGENT_LOG) on the hand-over socket
@@ -104,17 +103,6 @@ failed_takeover() {
 	ok "failed takeover (exit $rc after receiving): $(grep -o "resuming [0-9]* connections" "$AGENT_LOG"); the old agent serves on"
 }
 
-# probe loop: a 16 KiB echo every 50 ms until $TMP/probe.stop exists
-probe_loop() {
-	local t r
-	while [ ! -e "$TMP/probe.stop" ]; do
-		t=$(ms_now)
-		r=$(ip netns exec "$NS" "$XFER" client 127.0.0.1:443 --hello "$HELLO" --bytes 16k \
-			--timeout 40 2>&1 | tr -d '\n')
-		echo "$t $(ms_now) $r" >>"$TMP/probe.log"
-		sleep 0.05
-	done
-}
 probes_check() {
 	local n bad t e first last during after i max
 	# a few probes after the last takeover, before stopping the loop

@@ -31,7 +31,6 @@ K8S_EXEC="ip netns exec $NS"
 standin_start
 standin_local_agent_setup
 TKS="$TMP/run/takeover.sock"
-ms_now() { date +%s%3N; }
 log_ms() { date -d "$(grep "$2" "$1" | head -1 | cut -d' ' -f1)" +%s%3N; }
 # agent POD LOG [ARGS...]: `snigate run --kubernetes` in $NS, PID in $APID
 agent() {
@@ -62,18 +61,6 @@ wait_port "$NS" 7443 10 || { tail "$LOG_A"; fail "agent A did not open the added
 # binds LOG: "port=bind id" of every listener the agent opened or adopted
 binds() { grep -o "listening on 127.0.0.1 port [0-9]* (bind [0-9]*" "$1" | sed 's/.*port \([0-9]*\) (bind \([0-9]*\)/\1=\2/' | sort -u | tr '\n' ' '; }
 
-# probe loop: a 16 KiB echo every 50 ms until $TMP/probe.stop exists
-probe_loop() {
-	local t r
-	sleep "$1"
-	while [ ! -e "$TMP/probe.stop" ]; do
-		t=$(ms_now)
-		r=$(ip netns exec "$NS" "$XFER" client 127.0.0.1:443 --hello "$HELLO" --bytes 16k \
-			--timeout 40 2>&1 | tr -d '\n')
-		echo "$t $(ms_now) $r" >>"$TMP/probe.log"
-		sleep 0.05
-	done
-}
 : >"$TMP/probe.log"
 probe_loop 0 &
 PROBE_PID=$!

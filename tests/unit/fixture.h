@@ -7,6 +7,7 @@
 #include <check.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +46,20 @@ static inline struct policy_compiled *fixture_compile(const char *yaml)
 	policy_input_free(in);
 	ck_assert_ptr_nonnull(pc);
 	return pc;
+}
+
+/* Write @text to @dir/@name (created or truncated); fails the test if it
+ * cannot be opened. */
+static inline void fixture_write(const char *dir, const char *name, const char *text)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
 }
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "filewatch.h"
+#include "fixture.h"
 
 static char dir[256];
 
@@ -41,14 +42,7 @@ static double wait_change(struct filewatch *fw, int ms)
 
 static void put(const char *name, const char *text)
 {
-	char p[512];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
+	fixture_write(dir, name, text);
 }
 
 static void path(char *out, size_t n, const char *name)

@@ -12,19 +12,13 @@
 #include "k8s.h"
 #include "k8s_api.h"
 #include "k8s_internal.h"
+#include "fixture.h"
 
 static char dir[] = "/tmp/test_k8s_conn.XXXXXX";
 
 static void write_file(const char *name, const char *text)
 {
-	char p[256];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "w");
-	ck_assert(f);
-	fputs(text, f);
-	fclose(f);
+	fixture_write(dir, name, text);
 }
 
 static int load(const char *name, const char *context, struct k8s_conn *c, char *err)
