@@ -361,10 +361,14 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 	s->pauses++;
 	if (type == SNG_EV_PAUSE && !s->clamped && agent_opts.conn_budget) {
 		/* While paused, this socket's receive queue holds what the
-		 * window lets in: cap its buffer at budget / 2 (never raise
-		 * it) so a direction holds at most ~1.5 x budget, however far
-		 * receive autotuning grew it in the fast phase. The kernel
-		 * doubles the value given.
+		 * window lets in: fix its buffer at budget / 2 so a direction
+		 * holds at most ~1.5 x budget, however far receive autotuning
+		 * grew it in the fast phase. Set even when it is smaller now:
+		 * SO_RCVBUF also turns autotuning off, which otherwise grows
+		 * it later (measured: 768 KB at the first pause, 6.8 MB =
+		 * tcp_rmem[2] a second later, while the agent forwarded the
+		 * paused bytes; 12.7 MB held against an 11.3 MB bound, 1 run
+		 * in 15). The kernel doubles the value given.
 		 * Never below SM_RCVBUF_MSS segments of this socket's MSS:
 		 * the window is about half the buffer, and a window under one
 		 * MSS stalls the sender (it will not split a full segment to
@@ -384,7 +388,7 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 			cap = floor;
 		if (cap > (1u << 30))
 			cap = 1u << 30;
-		if (!getsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &cur, &l) && (uint64_t)cur > cap) {
+		if (!getsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &cur, &l) && (uint64_t)cur != cap) {
 			v = (int)(cap / 2);
 			setsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
 		}

@@ -6,9 +6,10 @@
 #   budget          the psock queue (redirected, not yet in the peer's TCP
 #                   write queue: unaccounted by TCP, so the verdict pauses
 #                   the direction at --conn-budget)
-#   + budget / 2    the paused socket's receive queue (the agent caps its
-#                   SO_RCVBUF there at the first pause, never below 4 x MSS:
-#                   256 KiB on loopback, under budget / 2 for this budget)
+#   + budget / 2    the paused socket's receive queue (the agent sets its
+#                   SO_RCVBUF there at the first pause, which also ends
+#                   receive autotuning; never below 4 x MSS: 256 KiB on
+#                   loopback, under budget / 2 for this budget)
 #   + sndbuf        the reader-side socket's write queue (ordinary TCP
 #                   memory; its sndbuf sampled with ss while running)
 #   + 1 MiB         measurement tolerance (the two ends sample 100 ms apart
