@@ -18,6 +18,7 @@
 #include "hello.h"
 #include "loader.h"
 #include "log.h"
+#include "bufpool.h"
 #include "memtrim.h"
 #include "metrics.h"
 #include "policy.h"
@@ -87,8 +88,8 @@ static void free_later(struct worker *w, void *arg)
 {
 	struct conn *c = arg;
 
-	free(c->s[0].buf);
-	free(c->s[1].buf);
+	bufpool_put(c->s[0].buf, c->s[0].cap);
+	bufpool_put(c->s[1].buf, c->s[1].cap);
 	free(c);
 	memtrim_conn_freed(w);
 }
@@ -557,8 +558,8 @@ void conn_release(struct conn *c)
 	if (c->snap)
 		agent_snapshot_release(c->snap);
 	__atomic_sub_fetch(&conn_open_count, 1, __ATOMIC_RELAXED);
-	free(c->s[0].buf);
-	free(c->s[1].buf);
+	bufpool_put(c->s[0].buf, c->s[0].cap);
+	bufpool_put(c->s[1].buf, c->s[1].cap);
 	free(c);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "bufpool.h"
 #include "engine_copy.h"
 #include "log.h"
 
@@ -23,7 +24,7 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 		return 1;
 	if (!src->buf) {
 		src->cap = gate ? SPLICE_CATCHUP_BUF : COPY_BUF_SIZE;
-		src->buf = malloc(src->cap);
+		src->buf = bufpool_get(src->cap);
 		if (!src->buf)
 			return -ENOMEM;
 	}

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 
+#include "bufpool.h"
 #include "engine_copy.h"
 #include "engine_sockmap.h"
 #include "log.h"
@@ -489,7 +490,7 @@ static int sm_kick(struct conn *c, unsigned i)
 
 	if (!s->buf) {
 		s->cap = SPLICE_CATCHUP_BUF;
-		s->buf = malloc(s->cap);
+		s->buf = bufpool_get(s->cap);
 		if (!s->buf)
 			return -ENOMEM;
 	}

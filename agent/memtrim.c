@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bufpool.h"
 #include "conn.h"
 #include "log.h"
 #include "memtrim.h"
@@ -81,6 +82,9 @@ static void check(struct worker *w, struct ev_timer *t)
 
 	(void)w;
 	(void)t;
+	/* this thread's free buffers: at most once a second, so a steady
+	 * load re-maps at most BUFPOOL_KEEP buffers a second */
+	bufpool_trim();
 	if (drop < MEMTRIM_MIN_DROP || drop < pk / 4)
 		return; /* the next end re-arms the check */
 	if (__atomic_exchange_n(&trimming, 1, __ATOMIC_ACQUIRE))
