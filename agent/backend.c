@@ -82,8 +82,8 @@ static void on_writable(struct worker *w, struct ev_handler *h, uint32_t events)
 		return;
 	}
 	fd = h->fd;
-	worker_unwatch(w, h);
 	bc->h.fd = -1;
+	bc->watched = true; /* see backend.h */
 	finish(w, bc, fd, 0);
 }
 
@@ -117,6 +117,7 @@ static void attempt_next(struct worker *w, struct backend_conn *bc, int err)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (connect(fd, (struct sockaddr *)&bc->addr, alen) == 0) {
+			bc->watched = false;
 			finish(w, bc, fd, 0);
 			return;
 		}

@@ -23,6 +23,11 @@ struct backend_conn {
 	struct sng_backend be;        /* endpoints to try (copied) */
 	unsigned next, tried, max_attempts, timeout_ms;
 	backend_done_fn done;
+	/* For done() with an fd: the fd is still registered in the worker's
+	 * epoll (to &h, level-triggered EPOLLOUT: the connect completed
+	 * there). done() moves it to its own handler with worker_modify()
+	 * (one epoll_ctl instead of a DEL and an ADD) or closes it. */
+	bool watched;
 	struct sng_endpoint ep;       /* the endpoint connected (on success) */
 	struct sockaddr_storage addr; /* same, as a sockaddr */
 };

@@ -73,6 +73,19 @@ static void conn_count_open(struct conn *c)
 	conn_count(c->d.listener_id, c->d.route_id, SNG_OK, true, 1, 0, 0);
 }
 
+int conn_side_watch(struct conn *c, unsigned i, uint32_t ev)
+{
+	struct conn_side *s = &c->s[i];
+	int err;
+
+	err = s->watched ? worker_modify(c->w, &s->h, ev) : worker_watch(c->w, &s->h, ev);
+	if (!err) {
+		s->watched = true;
+		s->interest = ev;
+	}
+	return err;
+}
+
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev)
 {
 	struct conn_side *s = &c->s[i];
@@ -170,7 +183,9 @@ void conn_close(struct conn *c, int reason, bool rst)
 
 		if (s->h.fd < 0)
 			continue;
-		worker_unwatch(c->w, &s->h);
+		/* No EPOLL_CTL_DEL: this fd is the socket's only one (a
+		 * hand-over unwatches before it passes fds on, conn_freeze),
+		 * so close() takes it out of the epoll set. */
 		if (rst) {
 			struct linger l = { 1, 0 };
 
@@ -342,6 +357,7 @@ static void on_backend(struct worker *w, struct backend_conn *bc, int fd, int er
 		return;
 	}
 	c->s[1].h.fd = fd; /* TCP_NODELAY: set by backend.c before connect() */
+	c->s[1].watched = bc->watched; /* the engines re-point it (backend.h) */
 	start_engine(c);
 }
 
@@ -374,6 +390,7 @@ static void route(struct conn *c, const struct hello_info *hi)
 		conn_count_open(c);
 		fd = c->s[0].h.fd;
 		worker_unwatch(c->w, &c->s[0].h);
+		c->s[0].watched = false;
 		c->s[0].h.fd = -1;
 		worker_timer_cancel(c->w, &c->timer);
 		/* term_conn_start keeps the reference it is given */
@@ -472,8 +489,7 @@ void conn_accept(struct worker *w, int fd, uint16_t bind_id, const struct sockad
 	c->timer.fn = idle_fire;
 	c->bc.h.fd = -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->s[0].interest = EPOLLIN | EPOLLRDHUP | EPOLLET;
-	if (worker_watch(w, &c->s[0].h, c->s[0].interest)) {
+	if (conn_side_watch(c, 0, EPOLLIN | EPOLLRDHUP | EPOLLET)) {
 		conn_close(c, SNG_R_OVERLOAD, false);
 		return;
 	}
@@ -509,9 +525,11 @@ static void conn_freeze(struct conn *c)
 		c->counted = true;
 		c->begun = false;
 	}
-	for (i = 0; i < 2; i++)
-		if (c->s[i].h.fd >= 0)
+	for (i = 0; i < 2; i++) {
+		if (c->s[i].h.fd >= 0 && c->s[i].watched)
 			worker_unwatch(c->w, &c->s[i].h);
+		c->s[i].watched = false;
+	}
 	if (c->state == CONN_RUN && c->engine == SNG_ENGINE_SOCKMAP)
 		sockmap_freeze(c);
 	conn_unlink(c);
@@ -595,8 +613,7 @@ void conn_resume(struct conn *c)
 	c->timer.fn = idle_fire;
 	if (c->state == CONN_HELLO && c->s[0].h.fd >= 0) {
 		c->s[0].h.fn = on_client_hello;
-		c->s[0].interest = EPOLLIN | EPOLLRDHUP | EPOLLET;
-		err = worker_watch(c->w, &c->s[0].h, c->s[0].interest);
+		err = conn_side_watch(c, 0, EPOLLIN | EPOLLRDHUP | EPOLLET);
 		if (!err) {
 			worker_timer_set(c->w, &c->timer, age < agent_opts.hello_timeout_ms ?
 					 agent_opts.hello_timeout_ms - age : 1);

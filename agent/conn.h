@@ -28,6 +28,7 @@ struct conn_side {
 	struct conn *c;
 	unsigned idx;            /* 0 client, 1 backend */
 	uint32_t interest;       /* epoll events currently asked for */
+	bool watched;            /* h.fd is in c->w's epoll (to any handler) */
 	uint64_t cookie;         /* SO_COOKIE (sockmap engine) */
 	/* direction this side -> other side */
 	uint8_t *buf;            /* bounded copy buffer (userspace path) */
@@ -35,8 +36,11 @@ struct conn_side {
 	bool eof;                /* read side reached FIN */
 	bool fwd_fin;            /* FIN forwarded (shutdown(other, SHUT_WR)) */
 	bool want_out;           /* the other side's pump waits for EPOLLOUT here */
+	bool readable;           /* copy engine: bytes (or the EOF) may be queued
+				  * to read; cleared by EAGAIN or a short read,
+				  * set by the next EPOLLIN/RDHUP edge */
 	/* sockmap engine */
-	bool rdhup;              /* EPOLLRDHUP seen */
+	bool rdhup;              /* EPOLLRDHUP seen (both engines) */
 	bool passing;            /* the verdict passes: the agent forwards */
 	bool ordered;            /* psock queue drained since passing began */
 	bool clamped;            /* SO_RCVBUF capped at the first pause */
@@ -147,6 +151,10 @@ struct pump_hooks {
 int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks);
 /* Set the epoll interest of side @i to @ev (only if it changed). */
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev);
+/* Register side @i's fd in the worker's epoll for @ev (EPOLL_CTL_MOD when
+ * it is registered already, to another handler or for other events, else
+ * ADD) and note it (watched, interest). 0 or -errno. */
+int conn_side_watch(struct conn *c, unsigned i, uint32_t ev);
 
 /* ---- hand-over to a new agent (agent/takeover.c) --------------------------
  * A frozen connection is out of its worker's loop (not watched, no timer,

@@ -57,8 +57,16 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 			src->fwd_fin = true;
 			return 1;
 		}
+		if (!gate && !src->readable)
+			return 0; /* drained: the next edge sets it again */
 		n = recv(src->h.fd, src->buf, src->cap, MSG_DONTWAIT);
 		if (n > 0) {
+			/* Edge-triggered: every arrival after this read is a
+			 * new event, so a short read drained the socket. Not
+			 * after EPOLLRDHUP: the FIN's edge was this one, and
+			 * only reading on finds the EOF. */
+			if ((size_t)n < src->cap && !src->rdhup)
+				src->readable = false;
 			src->len = (size_t)n;
 			continue;
 		}
@@ -68,8 +76,10 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 			src->eof = true;
 			continue;
 		}
-		if (errno == EAGAIN)
+		if (errno == EAGAIN) {
+			src->readable = false;
 			return 0;
+		}
 		if (errno == EINTR)
 			continue;
 		return -errno;
@@ -103,6 +113,10 @@ void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
 
 	if (c->state != CONN_RUN)
 		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->readable = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->rdhup = true;
 	if (events & EPOLLERR) {
 		int err = 0;
 		socklen_t l = sizeof(err);
@@ -118,22 +132,19 @@ void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
 	copy_step(c);
 }
 
-/* Take both sides: side 0 (@client_watched: already in epoll) is modified,
- * a side not yet watched is added; then move what is queued. */
-static int copy_take(struct conn *c, bool client_watched)
+/* Take both sides (registered already or not, conn_side_watch), then move
+ * what is queued. */
+static int copy_take(struct conn *c)
 {
 	unsigned i;
 	int err;
 
 	for (i = 0; i < 2; i++) {
-		struct conn_side *s = &c->s[i];
-
-		s->h.fn = copy_on_event;
-		err = i == 0 && client_watched ? worker_modify(c->w, &s->h, COPY_EVENTS) :
-						  worker_watch(c->w, &s->h, COPY_EVENTS);
+		c->s[i].h.fn = copy_on_event;
+		c->s[i].readable = true; /* unknown: read until EAGAIN once */
+		err = conn_side_watch(c, i, COPY_EVENTS);
 		if (err)
 			return err;
-		s->interest = COPY_EVENTS;
 	}
 	copy_step(c);
 	return 0;
@@ -142,10 +153,10 @@ static int copy_take(struct conn *c, bool client_watched)
 int copy_start(struct conn *c)
 {
 	/* The peeked hello is still queued on the client socket. */
-	return copy_take(c, true);
+	return copy_take(c);
 }
 
 int copy_resume(struct conn *c)
 {
-	return copy_take(c, false);
+	return copy_take(c);
 }

@@ -625,14 +625,14 @@ int sockmap_start(struct conn *c)
 	}
 	for (i = 0; i < 2; i++) {
 		c->s[i].h.fn = sockmap_on_event;
-		c->s[i].interest = SM_BASE_EVENTS;
 		sm_register(&c->s[i]);
 	}
-	/* Client side is watched already (hello phase): switch to RDHUP only
+	/* Both sides are registered already (the client from the hello
+	 * phase, the backend from its connect): switch them to RDHUP only
 	 * (level-triggered EPOLLIN busy-loops on spliced sockets, facts 5.7). */
-	err = worker_modify(c->w, &c->s[0].h, SM_BASE_EVENTS);
+	err = conn_side_watch(c, 0, SM_BASE_EVENTS);
 	if (!err)
-		err = worker_watch(c->w, &c->s[1].h, SM_BASE_EVENTS);
+		err = conn_side_watch(c, 1, SM_BASE_EVENTS);
 	if (!err)
 		err = sm_kick(c, 1);
 	if (!err)
@@ -702,8 +702,7 @@ int sockmap_resume(struct conn *c)
 		/* re-checked by sm_gate: the ordering the previous owner saw
 		 * may be stale by now */
 		s->ordered = false;
-		s->interest = SM_BASE_EVENTS;
-		err = worker_watch(c->w, &s->h, s->interest);
+		err = conn_side_watch(c, i, SM_BASE_EVENTS);
 		if (err)
 			return err;
 	}

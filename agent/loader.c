@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -140,6 +141,21 @@ int loader_takeover_commit(struct loader *l)
 	}
 	log_info("takeover: verdict link taken over, sng_verdict replaced in place");
 	return 0;
+}
+
+/* sng_config (one element, BPF_F_MMAPABLE) mapped read-only for
+ * lookup_decide(), or NULL (then it reads it with bpf()). Never unmapped:
+ * one page, and workers may be deciding until the process exits. */
+static const struct sng_config *map_config(int fd)
+{
+	void *p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED) {
+		log_warn("mmap of sng_config: %s (routing decisions read it with bpf())",
+			 strerror(errno));
+		return NULL;
+	}
+	return p;
 }
 
 /* Unlink the pin of @map when it would not be reusable by libbpf. */
@@ -366,6 +382,7 @@ int loader_open(const char *pin_dir, bool attach, struct loader *l, struct sng_m
 	maps->sets = bpf_map__fd(l->skel->maps.sng_sets);
 	maps->backends = bpf_map__fd(l->skel->maps.sng_backends);
 	maps->config = bpf_map__fd(l->skel->maps.sng_config);
+	maps->config_mm = map_config(maps->config);
 	maps->socks = bpf_map__fd(l->skel->maps.sng_socks);
 	maps->ctl = bpf_map__fd(l->skel->maps.sng_ctl);
 	maps->cnt = bpf_map__fd(l->skel->maps.sng_cnt);

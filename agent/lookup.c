@@ -16,8 +16,17 @@ static int read_gen(const struct sng_maps *m, uint32_t *gen, uint64_t *serial)
 	struct sng_config cfg;
 	uint32_t zero = 0;
 
-	if (bpf_map_lookup_elem(m->config, &zero, &cfg))
+	if (m->config_mm) {
+		/* The swap writes the element with one copy (the kernel's
+		 * memcpy), so abi, gen and serial may be read half old, half
+		 * new: then the second read_gen() of lookup_decide() differs
+		 * from the first and the decision is retried. */
+		cfg.abi = __atomic_load_n(&m->config_mm->abi, __ATOMIC_ACQUIRE);
+		cfg.gen = __atomic_load_n(&m->config_mm->gen, __ATOMIC_ACQUIRE);
+		cfg.serial = __atomic_load_n(&m->config_mm->serial, __ATOMIC_ACQUIRE);
+	} else if (bpf_map_lookup_elem(m->config, &zero, &cfg)) {
 		return -errno;
+	}
 	if (cfg.abi != SNG_ABI_VERSION)
 		return -ENOENT; /* no policy written yet */
 	*gen = cfg.gen & 1;

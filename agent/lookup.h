@@ -11,6 +11,9 @@
 struct sng_maps {
 	int routes, sets, backends, config;
 	int socks, ctl, cnt, lstats, rstats;
+	/* sng_config mapped read-only (BPF_F_MMAPABLE), or NULL: then it is
+	 * read with bpf(). Mapped for the process's lifetime. */
+	const struct sng_config *config_mm;
 };
 
 struct route_decision {

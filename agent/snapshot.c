@@ -9,7 +9,7 @@
 #include "terminate.h"
 
 struct agent_options agent_opts;
-struct sng_maps agent_maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+struct sng_maps agent_maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL };
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct agent_snapshot *snap_current;

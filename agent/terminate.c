@@ -313,13 +313,14 @@ static void conn_end(struct term_conn *c, bool rst, int reason)
 
 /* Register @s once for everything, edge-triggered (so an fd we have no use
  * for at the moment cannot spin the loop with EPOLLHUP). 0 or -errno. */
+#define TERM_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 static int side_register(struct term_conn *c, struct term_side *s)
 {
 	int err;
 
 	if (s->h.fd < 0 || s->in_epoll)
 		return 0;
-	err = worker_watch(c->w, &s->h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+	err = worker_watch(c->w, &s->h, TERM_EVENTS);
 	if (!err)
 		s->in_epoll = true;
 	return err;
@@ -822,7 +823,13 @@ static void backend_done(struct worker *w, struct backend_conn *bc, int fd, int 
 	c->be.h.fd = fd;
 	c->be.h.fn = on_backend;
 	c->backend_up = true;
-	err = side_register(c, &c->be);
+	if (bc->watched) {
+		/* still in epoll from the connect wait: re-point it */
+		err = worker_modify(c->w, &c->be.h, TERM_EVENTS);
+		c->be.in_epoll = !err;
+	} else {
+		err = side_register(c, &c->be);
+	}
 	if (err) {
 		log_warn("terminate %s: epoll: %s", c->peer, strerror(-err));
 		conn_end(c, true, SNG_R_CONNECT_FAIL);

@@ -35,9 +35,12 @@ struct {
 	__type(value, struct sng_backend);
 } sng_backends SEC(".maps");
 
-/* Active generation and ABI version (one element). */
+/* Active generation and ABI version (one element). Mmapable: the agent
+ * reads it twice per routing decision (agent/lookup.c) from its mapping
+ * instead of with two bpf() calls. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sng_config);
