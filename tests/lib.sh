@@ -49,13 +49,3 @@ known_bug() {
 }
 # ms_now: wall clock in milliseconds
 ms_now() { date +%s%3N; }
-# sockmap_integrity_error JSON: the transfer failed on its bytes (B9 class)
-sockmap_integrity_error() {
-	echo "$1" | grep -qE '"error":"(sink saw wrong bytes|short|pattern mismatch[^"]*)"'
-}
-# b9_untrimmable: this kernel has no bpf_cast_to_kern_ctx, so the verdict
-# cannot cut overlapping retransmissions (docs/reliability.md B9)
-b9_untrimmable() {
-	! bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -q "FUNC 'bpf_cast_to_kern_ctx'"
-}
-

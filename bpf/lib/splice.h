@@ -60,8 +60,12 @@ __attribute__((noinline)) int sng_splice_count_hello(struct __sk_buff *skb)
 
 /* bpf_cast_to_kern_ctx (6.2+) turns the verdict's context into the kernel
  * sk_buff, whose control block holds the TCP sequence number. Weak: on a
- * kernel without it the object still loads and the overlap check below is
- * compiled out by the verifier (dead branch). */
+ * kernel without it (6.1) the object still loads, the verifier drops that
+ * branch, and the other one reads the same field through the context
+ * pointer itself: an sk_skb program's context *is* the kernel's sk_buff
+ * (the verifier rewrites __sk_buff reads into sk_buff ones), and a program
+ * loaded with CAP_PERFMON may hand its address to bpf_probe_read_kernel
+ * (no pointer-leak check then). The offset of cb is a CO-RE relocation. */
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
 
 /* Most bytes a trim may cut: bpf_skb_adjust_room shrinks an sk_skb by at
@@ -91,9 +95,10 @@ static __always_inline __u32 sng_splice_overlap(struct __sk_buff *skb, struct sn
 	__u32 seq = 0;
 	__s32 d;
 
-	if (!bpf_cast_to_kern_ctx)
-		return 0;
-	kskb = bpf_cast_to_kern_ctx(skb);
+	if (bpf_cast_to_kern_ctx)
+		kskb = bpf_cast_to_kern_ctx(skb);
+	else
+		kskb = (struct sk_buff *)skb;
 	if (bpf_probe_read_kernel(&seq, sizeof(seq), &kskb->cb[0]))
 		return 0;
 	if (!cnt->seq_known) {

@@ -20,14 +20,7 @@ for engine in sockmap userspace; do
 	dp_backend echo
 	base_est=$(ip netns exec "$NS" ss -Htan state established | wc -l)
 	j=$(xfer --mode many --hello "$HELLO" --bytes 1k --no-shut --count "$N" --conc 32 --timeout 10)
-	if [ "$engine" = sockmap ] && ! echo "$j" | grep -q '"verdict":"ok"' && sockmap_integrity_error "$j" &&
-		b9_untrimmable; then
-		# as in 20-splice-xfer: before 6.2 the verdict cannot see TCP
-		# sequence numbers (docs/reliability.md B9; 6.1: 3 of 2,000 short)
-		known_bug B9 "no bpf_cast_to_kern_ctx on $(uname -r): $j"
-	else
-		echo "$j" | grep -q '"verdict":"ok"' || fail "$engine: $j"
-	fi
+	echo "$j" | grep -q '"verdict":"ok"' || fail "$engine: $j"
 	ok "$engine: $N connections: $(echo "$j" | jq -c '{ok,failed,secs,conn_per_s}')"
 	for ((i = 0; i < 50; i++)); do
 		est=$(ip netns exec "$NS" ss -Htan state established | wc -l)
