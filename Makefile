@@ -217,7 +217,7 @@ fuzz: $(FUZZ_BINS) ## run every fuzz target for FUZZ_SECONDS (default 60)
 soak: tests ## soak: 5,000 checksummed connections for SOAK_SECONDS (default 180; root)
 	$(Q)BUILD=$(BUILD) tests/soak/run.sh
 
-vmtest: tests ## run the privileged tiers in QEMU VMs (KERNELS="6.1 6.12")
+vmtest: tests ## run the privileged tiers in QEMU VMs (KERNELS="6.1 6.12 7")
 	$(Q)BUILD=$(BUILD) vmtest/run.sh $(KERNELS)
 
 clean: ## remove the build directories
@@ -227,6 +227,6 @@ help: ## list targets and knobs
 	@printf 'snigate make targets:\n'
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -e 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 	@printf '\nknobs: V=1 (full commands)  SAN=address,undefined (sanitizer build in build-san/)\n'
-	@printf '       BUILD=dir  CC=  CLANG=  BPFTOOL=  PKG_CONFIG=  T=test-name  KERNELS="6.1 6.12"\n'
+	@printf '       BUILD=dir  CC=  CLANG=  BPFTOOL=  PKG_CONFIG=  T=test-name  KERNELS="6.1 6.12 7"\n'
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -3,7 +3,7 @@
 # vmtest driver (`make vmtest`): prepare each Debian kernel, boot them in
 # parallel QEMU VMs (one per core), run the privileged tiers inside, print a table.
 #
-# Usage: vmtest/run.sh [KERNEL...]     default: 6.1 6.12; "7" = newest 7.x from
+# Usage: vmtest/run.sh [KERNEL...]     default: 6.1 6.12 7; "7" = newest 7.x from
 #        sid / trixie-backports (SKIP when that suite is not reachable).
 # Env:   BUILD (host build dir, relative to the repo; default build)
 #        VMTEST_TIERS   first digits of the tests/priv tiers to run (default
@@ -40,7 +40,7 @@ cd "$repo" || exit 1
 export BUILD=${BUILD:-build}
 export VMTEST_REPO=$repo VMTEST_BUILD=$BUILD
 export VMTEST_CACHE=${VMTEST_CACHE:-$here/cache}
-[ $# -gt 0 ] || set -- 6.1 6.12
+[ $# -gt 0 ] || set -- 6.1 6.12 7
 jobs=${VMTEST_JOBS:-$(nproc)}
 [ "$jobs" -le $# ] || jobs=$#
 logroot=$BUILD/vmtest
