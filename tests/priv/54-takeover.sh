@@ -174,7 +174,11 @@ fi
 wait "$BIG"
 BIG_T1=$(ms_now)
 kill "$MON" 2>/dev/null
+hung=0
 if ! grep -q '"verdict"' "$TMP/big.json"; then
+	# a stall: its last two counter samples (timestamp cut off) are equal
+	[ "$(tail -2 "$TMP/conns.log" | cut -d' ' -f2- | uniq | wc -l)" = 1 ] &&
+		[ "$(wc -l <"$TMP/conns.log")" -ge 2 ] && hung=1
 	echo "the 1 GiB echo hung; kernel counters [side, redirected, passed, consumed] before the end:"
 	tail -4 "$TMP/conns.log"
 	[ -n "${TK_LOGS:-}" ] && cp "$TMP"/conns.log "$TMP"/agent-*.log "$TK_LOGS/"
@@ -183,7 +187,13 @@ cp "$TMP/takeover.times" "$TMP/takeover.times.all" 2>/dev/null
 for p in "${SMALL[@]}"; do wait "$p"; done
 probes_check sockmap
 j=$(cat "$TMP/big.json")
-expect_ok "sockmap 1 GiB echo across $TAKEOVERS takeovers" "$j"
+if [ $hung = 1 ] && [ "$TAKEOVERS" -gt 0 ]; then
+	# a stall, not a damaged stream: B13 (docs/reliability.md), about 1 run
+	# in 40; the other checks still apply. Wrong bytes fail as ever.
+	known_bug B13 "the 1 GiB spliced echo stalled after $TAKEOVERS takeovers (no byte moved in its last seconds): $(tail -1 "$TMP/conns.log")"
+else
+	expect_ok "sockmap 1 GiB echo across $TAKEOVERS takeovers" "$j"
+fi
 for k in 1 2 3 4; do expect_ok "sockmap 128 MiB echo $k across $TAKEOVERS takeovers" "$(cat "$TMP/small$k.json")"; done
 if [ "$TAKEOVERS" -gt 0 ] && echo "$j" | grep -q '"verdict":"ok"'; then
 	total=$(echo "$j" | jq '.bytes_sent')
