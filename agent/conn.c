@@ -623,7 +623,7 @@ void conn_resume(struct conn *c)
 	} else if (c->state == CONN_RUN && c->s[0].h.fd >= 0 && c->s[1].h.fd >= 0) {
 		c->idle_mark_ms = worker_now_ms();
 		idle_arm(c);
-		err = c->engine == SNG_ENGINE_SOCKMAP ? sockmap_resume(c) : copy_resume(c);
+		err = c->engine == SNG_ENGINE_SOCKMAP ? sockmap_resume(c) : copy_start(c);
 		if (!err)
 			return;
 	}

@@ -132,7 +132,9 @@ bool sockmap_active(struct conn *c);
 /* Remove c's map entries (after the sockets are closed). */
 void sockmap_forget(struct conn *c);
 
-/* Start the userspace copy engine on both sides. 0 or -errno. */
+/* Start (or, for a connection taken over, resume) the userspace copy
+ * engine on both sides: each is registered or re-pointed (conn_side_watch),
+ * then what is queued or buffered moves. 0 or -errno. */
 int copy_start(struct conn *c);
 void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events);
 /* Checks the sockmap engine's straggler path adds to copy_pump(). */
@@ -196,7 +198,5 @@ void sockmap_set_events_shared(bool shared);
 /* A direction whose verdict passed bytes the agent has not consumed while
  * it believes the splice runs missed its event: start forwarding. */
 void sockmap_resync(struct conn *c);
-/* copy engine: watch both sides again and pump. 0 or -errno. */
-int copy_resume(struct conn *c);
 
 #endif

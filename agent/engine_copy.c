@@ -132,9 +132,7 @@ void copy_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
 	copy_step(c);
 }
 
-/* Take both sides (registered already or not, conn_side_watch), then move
- * what is queued. */
-static int copy_take(struct conn *c)
+int copy_start(struct conn *c)
 {
 	unsigned i;
 	int err;
@@ -148,15 +146,4 @@ static int copy_take(struct conn *c)
 	}
 	copy_step(c);
 	return 0;
-}
-
-int copy_start(struct conn *c)
-{
-	/* The peeked hello is still queued on the client socket. */
-	return copy_take(c);
-}
-
-int copy_resume(struct conn *c)
-{
-	return copy_take(c);
 }

@@ -65,18 +65,26 @@ static struct conn_side *sm_find(uint64_t cookie)
 	return s;
 }
 
-/* Write side i's ctl entry: @ctl_flags (enum sng_ctl_flags; CLIENT and
- * COUNT are added for side 0) with the current consumed count; @map_flags BPF_ANY,
- * BPF_NOEXIST or BPF_EXIST. */
+/* Side i's ctl entry: @ctl_flags (enum sng_ctl_flags; CLIENT and COUNT are
+ * added for side 0) with the current consumed count. */
+static struct sng_ctl sm_ctl_of(const struct conn *c, unsigned i, __u32 ctl_flags)
+{
+	struct sng_ctl ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.peer = c->s[!i].cookie;
+	ctl.consumed = c->s[i].consumed;
+	ctl.flags = ctl_flags | (i == 0 ? SNG_CTL_CLIENT | SNG_CTL_COUNT : 0);
+	ctl.listener_id = c->d.listener_id;
+	ctl.route_id = c->d.route_id;
+	return ctl;
+}
+
+/* Write side i's ctl entry (sm_ctl_of); @map_flags BPF_ANY, BPF_NOEXIST or
+ * BPF_EXIST. */
 static int sm_write_ctl(struct conn *c, unsigned i, __u32 ctl_flags, __u64 map_flags)
 {
-	struct sng_ctl ctl = {
-		.peer = c->s[!i].cookie,
-		.consumed = c->s[i].consumed,
-		.flags = ctl_flags | (i == 0 ? SNG_CTL_CLIENT | SNG_CTL_COUNT : 0),
-		.listener_id = c->d.listener_id,
-		.route_id = c->d.route_id,
-	};
+	struct sng_ctl ctl = sm_ctl_of(c, i, ctl_flags);
 
 	return bpf_map_update_elem(agent_maps.ctl, &c->s[i].cookie, &ctl, map_flags) ? -errno : 0;
 }
@@ -520,15 +528,9 @@ static int sm_write_entries(struct conn *c)
 	__u32 n = 2;
 	unsigned i;
 
-	memset(ctl, 0, sizeof(ctl));
 	memset(zero, 0, sizeof(zero));
-	for (i = 0; i < 2; i++) {
-		ctl[i].peer = c->s[!i].cookie;
-		ctl[i].consumed = c->s[i].consumed;
-		ctl[i].flags = SNG_CTL_ENABLE | (i == 0 ? SNG_CTL_CLIENT | SNG_CTL_COUNT : 0);
-		ctl[i].listener_id = c->d.listener_id;
-		ctl[i].route_id = c->d.route_id;
-	}
+	for (i = 0; i < 2; i++)
+		ctl[i] = sm_ctl_of(c, i, SNG_CTL_ENABLE);
 	if (!bpf_map_update_batch(agent_maps.ctl, keys, ctl, &n, &opts)) {
 		n = 2;
 		if (!bpf_map_update_batch(agent_maps.cnt, keys, zero, &n, &opts))
