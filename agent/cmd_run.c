@@ -119,7 +119,8 @@ static void usage(FILE *f)
 		"listeners serve, removed ones stop accepting, certificates are re-read;\n"
 		"established connections are not touched. An invalid policy is rejected\n"
 		"(logged with file:line:column), the previous one keeps serving. SIGHUP\n"
-		"also reopens the access log.\n\n"
+		"also reopens the access log. SIGUSR1 logs every open connection's state\n"
+		"(engine, flow control, kernel counters: for debugging a stuck one).\n\n"
 		"Exit codes: 0 clean stop, 1 runtime failure, 2 bad input or usage.\n");
 }
 
@@ -188,6 +189,11 @@ static void post_event(struct worker *w, void *arg)
 		free(e);
 }
 
+static void log_conns_job(struct worker *w, void *arg)
+{
+	conn_log_all(w);
+}
+
 static int on_ring_event(void *ctx, void *data, size_t size)
 {
 	struct sng_event *e;
@@ -251,6 +257,7 @@ static int main_loop(struct loader *l, struct filewatch *fw, unsigned drain_ms, 
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || ep < 0)
@@ -313,6 +320,14 @@ wait:
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
+			if (si.ssi_signo == SIGUSR1) {
+				unsigned i;
+
+				log_info("signal USR1: logging every connection's state");
+				for (i = 0; i < run_n_workers; i++)
+					worker_post(run_workers[i].w, log_conns_job, NULL);
+				continue;
+			}
 			if (si.ssi_signo == SIGHUP) {
 				log_info("signal HUP: reopening the access log%s",
 					 fw && !drain_end ? ", reloading the policy" : "");
@@ -581,6 +596,11 @@ int cmd_run(int argc, char **argv)
 	if (!files)
 		return EXIT_FAIL;
 	optind = 1;
+	/* SIGUSR1 (log the connections) must never kill a starting agent:
+	 * held pending until the main loop's signalfd reads it. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while ((opt = getopt_long(argc, argv, "f:vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': files[n_files++] = optarg; break;
@@ -818,6 +838,7 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	ko.kubeconfig = kubeconfig;

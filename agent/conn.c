@@ -641,3 +641,36 @@ void conn_resync_all(struct worker *w)
 			sockmap_resync(c);
 	}
 }
+
+void conn_log_all(struct worker *w)
+{
+	uint64_t now = worker_now_ms();
+	struct conn *c;
+	unsigned i, n = 0;
+
+	for (c = conn_list; c; c = c->lnext) {
+		char side[2][320];
+
+		for (i = 0; i < 2; i++) {
+			const struct conn_side *s = &c->s[i];
+			int k = snprintf(side[i], sizeof(side[i]),
+					 "fd %d ev %#x%s%s%s%s%s buf %zu/%zu copied %llu",
+					 s->h.fd, s->interest, s->eof ? " eof" : "",
+					 s->rdhup ? " rdhup" : "", s->fwd_fin ? " fin-sent" : "",
+					 s->want_out ? " want-out" : "", s->readable ? " readable" : "",
+					 s->len, s->cap, (unsigned long long)s->copied);
+
+			if (c->engine == SNG_ENGINE_SOCKMAP && k > 0 && (size_t)k < sizeof(side[i]))
+				sockmap_describe(c, i, side[i] + k, sizeof(side[i]) - (size_t)k);
+		}
+		log_info("conn %p: state %d engine %s age %llu ms, poll %s%llu ms | client: %s | "
+			 "backend: %s", (void *)c, c->state,
+			 c->engine == SNG_ENGINE_SOCKMAP ? "sockmap" : "userspace",
+			 (unsigned long long)(now - c->start_ms),
+			 c->poll.deadline_ms ? "in " : "off ",
+			 (unsigned long long)(c->poll.deadline_ms > now ? c->poll.deadline_ms - now : 0),
+			 side[0], side[1]);
+		n++;
+	}
+	log_info("worker %p: %u connection(s)", (void *)w, n);
+}

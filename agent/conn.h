@@ -198,5 +198,9 @@ void sockmap_set_events_shared(bool shared);
 /* A direction whose verdict passed bytes the agent has not consumed while
  * it believes the splice runs missed its event: start forwarding. */
 void sockmap_resync(struct conn *c);
+/* SIGUSR1: log every connection of this worker with its engine state
+ * (conn_log_all), the sockmap engine's side of it (sockmap_describe). */
+void conn_log_all(struct worker *w);
+void sockmap_describe(struct conn *c, unsigned i, char *buf, size_t len);
 
 #endif

@@ -360,6 +360,7 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 		log_dbg("conn %p: side %u passing (%s): verdict lag %llu; now redirected %llu "
 			"+ consumed %llu, peer entered %llu (acked %llu)", (void *)s->c, s->idx,
 			type == SNG_EV_PAUSE ? "flow control" :
+			type == SNG_EV_MEM_PRESSURE ? "TCP memory pressure" :
 			type == SNG_EV_REDIRECT_FAIL ? "redirect failed" : "stragglers",
 			(unsigned long long)lag, (unsigned long long)k.redirected,
 			(unsigned long long)s->consumed, (unsigned long long)ent,
@@ -368,7 +369,8 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 	s->passing = true;
 	s->ordered = false;
 	s->pauses++;
-	if (type == SNG_EV_PAUSE && !s->clamped && agent_opts.conn_budget) {
+	if ((type == SNG_EV_PAUSE || type == SNG_EV_MEM_PRESSURE) && !s->clamped &&
+	    agent_opts.conn_budget) {
 		/* While paused, this socket's receive queue holds what the
 		 * window lets in: fix its buffer at budget / 2 so a direction
 		 * holds at most ~1.5 x budget, however far receive autotuning
@@ -655,6 +657,25 @@ undo:
 		c->s[i].cookie = 0;
 	}
 	return err;
+}
+
+void sockmap_describe(struct conn *c, unsigned i, char *buf, size_t len)
+{
+	const struct conn_side *s = &c->s[i];
+	struct sng_cnt cnt;
+	uint64_t ent = 0, ack = 0;
+
+	memset(&cnt, 0, sizeof(cnt));
+	bpf_map_lookup_elem(agent_maps.cnt, &s->cookie, &cnt);
+	sm_tcp_entered(s->h.fd, &ent, &ack);
+	snprintf(buf, len, "%s%s consumed %llu pauses %u resumes %u/%u | kernel: redirected %llu "
+		 "passed %llu | write queue: entered %llu (since splice %llu) acked %llu",
+		 s->passing ? " passing" : " redirecting", s->ordered ? " ordered" : "",
+		 (unsigned long long)s->consumed, s->pauses, s->resumes, s->resume_tries,
+		 (unsigned long long)cnt.redirected, (unsigned long long)cnt.passed,
+		 (unsigned long long)ent,
+		 (unsigned long long)(ent > s->entered0 ? ent - s->entered0 : 0),
+		 (unsigned long long)ack);
 }
 
 /* ---- hand-over (agent/takeover.c) ---------------------------------------- */

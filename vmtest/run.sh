@@ -150,7 +150,10 @@ per_test_matrix() {
 			cell[$name]=1
 			cell[$name/$k]="$res ${dur%.*}s"
 			case $res in
-			FAIL) notes+=("  $k $name: FAIL, log $logroot/$k/test-logs/$name.log") ;;
+			FAIL) notes+=("  $k $name: FAIL, log $logroot/$k/test-logs/$name.log")
+			      # the reason too: CI shows only the end of the output
+			      while IFS= read -r why; do notes+=("      | ${why:0:240}"); done < <(
+				grep -v -E '^(ok:|    )' "$logroot/$k/test-logs/$name.log" 2>/dev/null | tail -n 4) ;;
 			SKIP) notes+=("  $k $name: SKIP, $(echo "$line" | sed -E 's/^SKIP +[^ ]+ +[0-9.]+s +//')") ;;
 			XFAIL) notes+=("  $k $name: XFAIL, $(echo "$line" | sed -E 's/^XFAIL +[^ ]+ +[0-9.]+s +//' | cut -c1-200)") ;;
 			esac
