@@ -360,7 +360,7 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 		log_dbg("conn %p: side %u passing (%s): verdict lag %llu; now redirected %llu "
 			"+ consumed %llu, peer entered %llu (acked %llu)", (void *)s->c, s->idx,
 			type == SNG_EV_PAUSE ? "flow control" :
-			type == SNG_EV_MEM_PRESSURE ? "TCP memory pressure" :
+			type == SNG_EV_MEM_PRESSURE ? "TCP memory" :
 			type == SNG_EV_REDIRECT_FAIL ? "redirect failed" : "stragglers",
 			(unsigned long long)lag, (unsigned long long)k.redirected,
 			(unsigned long long)s->consumed, (unsigned long long)ent,

@@ -217,8 +217,9 @@ enum sng_event_type {
 	SNG_EV_DISABLED,      /* ctl enable bit clear (agent paused it) */
 	SNG_EV_TRIM_FAIL,     /* a retransmit overlap could not be cut off:
 			       * the verdict dropped the skb, reset the conn */
-	SNG_EV_MEM_PRESSURE,  /* flow control: TCP is under memory pressure
-			       * (past tcp_mem[1]): the agent forwards */
+	SNG_EV_MEM_PRESSURE,  /* flow control: TCP near its memory limits
+			       * (past tcp_mem[0] with bytes queued to the
+			       * peer, or past tcp_mem[1]): the agent forwards */
 };
 
 struct sng_event {

@@ -9,30 +9,42 @@
 #include "lib/clienthello.h"
 
 /*
- * Is TCP under memory pressure (the protocol's memory_allocated went past
- * tcp_mem[1]; cleared below tcp_mem[0])? Measured in a 1 GiB VM (tcp_mem
- * about 10.8k/14.4k/21.6k pages) with four spliced 48 MiB echoes and slow
- * readers: the bytes queued in psock queues, which count in TCP's memory
- * but which no socket's window or buffer limit holds back, pushed TCP past
- * tcp_mem[2]; from there every receiver dropped
- * every segment (sk_drops up, empty receive queues), the senders backed
- * off to 108 s RTOs and the transfers stalled for minutes. Under pressure
- * the verdict passes instead, so the bytes wait in the receiving socket's
- * own queue, where TCP's pressure handling (its window) holds the sender
- * back. Read through the socket's struct proto (the flag is not in BTF as
- * a variable on every kernel).
+ * How close TCP is to its memory limits (tcp_mem, pages): 0 below tcp_mem[0],
+ * 1 above it, 2 under memory pressure (above tcp_mem[1], or the pressure
+ * flag still set). Bytes queued in psock queues count in TCP's memory, but
+ * no socket's window or buffer limit holds them back. Measured in 1 GiB VMs
+ * (tcp_mem 10.7k/14.3k/21.4k pages) with four spliced 48 MiB echoes and
+ * slow readers: they pushed TCP past tcp_mem[2], where every receive
+ * allocation fails; every receiver dropped every segment (empty receive
+ * queues, sk_drops up), the senders backed off to 108 s RTOs and the
+ * transfers stalled for minutes (B14). Passing only under pressure was
+ * not enough: psock queues filled to the budget before it (4 MiB each)
+ * still pushed TCP over in 1 of 4 echoes. So above tcp_mem[0] nothing more
+ * is queued in a non-empty psock queue, and under pressure nothing at all:
+ * the bytes wait in the receiving socket's own queue, where TCP's window
+ * holds the sender back. Read through the socket's struct proto (the
+ * variables are not in BTF on every kernel).
  */
-static __always_inline int sng_tcp_mem_pressure(const struct tcp_sock *tp)
+static __always_inline int sng_tcp_mem_level(const struct tcp_sock *tp)
 {
-	unsigned long *flag = NULL;
-	unsigned long v = 0;
+	struct proto *prot = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.skc_prot);
+	unsigned long *flag = NULL, pressure = 0;
+	atomic_long_t *alloc = NULL;
+	long *limits = NULL, lim[2] = {}, pages = 0;
 
-	if (!bpf_core_field_exists(struct proto, memory_pressure))
+	if (!prot || !bpf_core_field_exists(struct proto, memory_pressure))
 		return 0;
-	flag = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.skc_prot, memory_pressure);
-	if (!flag || bpf_probe_read_kernel(&v, sizeof(v), flag))
+	flag = BPF_CORE_READ(prot, memory_pressure);
+	alloc = BPF_CORE_READ(prot, memory_allocated);
+	limits = BPF_CORE_READ(prot, sysctl_mem);
+	if (flag && !bpf_probe_read_kernel(&pressure, sizeof(pressure), flag) && pressure)
+		return 2;
+	if (!alloc || !limits || bpf_probe_read_kernel(&pages, sizeof(pages), alloc) ||
+	    bpf_probe_read_kernel(lim, sizeof(lim), limits))
 		return 0;
-	return v != 0;
+	if (pages > lim[1])
+		return 2;
+	return pages > lim[0] ? 1 : 0;
 }
 
 /* Bytes pushed towards the peer (redirected + agent-written) that have not
@@ -43,9 +55,9 @@ static __always_inline int sng_tcp_mem_pressure(const struct tcp_sock *tp)
  * entered = bytes_acked + (write_seq - snd_una): every byte that went into
  * the write queue, acked or not. Returns 0 when the peer cannot be looked
  * at (not in the map yet, or closing). CO-RE reads of struct tcp_sock.
- * *pressure: sng_tcp_mem_pressure() of the peer, when it could be seen. */
+ * *mem: sng_tcp_mem_level() seen through the peer, when it could be seen. */
 static __always_inline __u64 sng_splice_lag(const struct sng_ctl *ctl,
-					    const struct sng_cnt *cnt, int *pressure)
+					    const struct sng_cnt *cnt, int *mem)
 {
 	__u64 peer = ctl->peer, pushed, entered = 0;
 	struct bpf_sock *sk;
@@ -58,7 +70,7 @@ static __always_inline __u64 sng_splice_lag(const struct sng_ctl *ctl,
 	if (tp) {
 		entered = BPF_CORE_READ(tp, bytes_acked) +
 			  (__u32)(BPF_CORE_READ(tp, write_seq) - BPF_CORE_READ(tp, snd_una));
-		*pressure = sng_tcp_mem_pressure(tp);
+		*mem = sng_tcp_mem_level(tp);
 	}
 	bpf_sk_release(sk);
 	pushed = cnt->redirected + ctl->consumed;
@@ -263,17 +275,15 @@ static __always_inline int sng_splice_verdict(struct __sk_buff *skb)
 	 * receiver-limited bulk run but let in-flight windows past the
 	 * budget; not kept.) */
 	if (budget) {
-		int pressure = 0;
+		int mem = 0;
 
-		lag = sng_splice_lag(ctl, cnt, &pressure);
+		lag = sng_splice_lag(ctl, cnt, &mem);
 		if (lag + len > budget)
 			return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_PAUSE, lag);
-		/* Under TCP memory pressure nothing more goes into psock
-		 * queues: the agent forwards (as the userspace engine, which
-		 * measured fine in the same squeeze) until it ends. Refusing
-		 * only while the peer's psock queue was non-empty still
-		 * stalled 2 of 4 echoes. */
-		if (pressure)
+		/* TCP near its memory limits (B14): the agent forwards, as
+		 * the userspace engine does, which measured fine in the same
+		 * squeeze; above tcp_mem[0] only onto an empty psock queue */
+		if (mem == 2 || (mem == 1 && lag))
 			return sng_splice_pass(cookie, cnt, ctl, len, SNG_EV_MEM_PRESSURE, lag);
 	}
 	peer = ctl->peer;
