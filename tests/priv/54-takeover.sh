@@ -142,24 +142,8 @@ dp_backend echo
 probe_loop &
 PROBE_PID=$!
 at_exit "kill $PROBE_PID"
-# the kernel's per-socket counters every second (shown if a transfer hangs);
-# when they stop moving for 3 s, the sockets (ss) and the agents' own view of
-# each connection (SIGUSR1) go to stall.txt and the agent logs, once per stall
-( prev= same=0
-  while sleep 1; do
-	cur=$("$SNIGATE" dump conns --pin-dir "$PIN" -o json 2>/dev/null |
-		jq -c '[.[] | [.side, .redirected, .passed, .consumed]]')
-	echo "$(ms_now) $cur"
-	if [ "$cur" = "$prev" ] && [ "$cur" != "[]" ]; then same=$((same + 1)); else same=0; fi
-	if [ $same = 3 ]; then
-		{ echo "== $(ms_now) counters unchanged for 3 s: $cur"
-		  ip netns exec "$NS" ss -tnmi state established; } >>"$TMP/stall.txt" 2>&1
-		pkill -USR1 -f -- "run -f $MANIFESTS --pin-dir $PIN" 2>/dev/null
-	fi
-	prev=$cur
-  done ) >"$TMP/conns.log" 2>&1 &
-MON=$!
-at_exit "kill $MON"
+# the kernel's per-socket counters every second (a hung transfer's record)
+stall_watch "run -f $MANIFESTS --pin-dir $PIN"
 BIG_T0=$(ms_now)
 xfer --hello "$HELLO" --bytes 1g --read-rate 80m --timeout 100 >"$TMP/big.json" 2>&1 &
 BIG=$!
@@ -186,16 +170,11 @@ if [ "$TAKEOVERS" -gt 0 ]; then
 fi
 wait "$BIG"
 BIG_T1=$(ms_now)
-kill "$MON" 2>/dev/null
+kill "$STALL_MON" 2>/dev/null
 hung=0
 if ! grep -q '"verdict"' "$TMP/big.json"; then
-	# a stall: its last two counter samples (timestamp cut off) are equal
-	[ "$(tail -2 "$TMP/conns.log" | cut -d' ' -f2- | uniq | wc -l)" = 1 ] &&
-		[ "$(wc -l <"$TMP/conns.log")" -ge 2 ] && hung=1
-	echo "the 1 GiB echo hung; kernel counters [side, redirected, passed, consumed] before the end:"
-	tail -4 "$TMP/conns.log"
-	[ -n "${TK_LOGS:-}" ] && cp "$TMP"/conns.log "$TMP"/stall.txt "$TMP"/agent-*.log "$TK_LOGS/"
-	grep -h "signal USR1" -A12 "$TMP"/agent-*.log 2>/dev/null | grep -E "conn 0x|USR1" | cut -c1-1000 | tail -12
+	stall_seen && hung=1
+	stall_report "the 1 GiB echo"
 fi
 cp "$TMP/takeover.times" "$TMP/takeover.times.all" 2>/dev/null
 for p in "${SMALL[@]}"; do wait "$p"; done

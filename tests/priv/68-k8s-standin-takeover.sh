@@ -68,6 +68,8 @@ at_exit "kill $PROBE_PID"
 probe_loop 0.03 &
 PROBE_PID2=$!
 at_exit "kill $PROBE_PID2"
+# the kernel's per-socket counters every second (a hung transfer's record)
+stall_watch "run --kubernetes .*--pin-dir $PIN"
 BIG_T0=$(ms_now)
 xfer --hello "$HELLO" --bytes "$XFER_BYTES" --read-rate 50m --timeout 150 >"$TMP/big.json" 2>&1 &
 BIG=$!
@@ -192,11 +194,19 @@ j=$(xfer --hello "$TMP/baz.bin" --bytes 1m); expect_ok "baz-route carries data t
 # ---- the transfers and the probes -------------------------------------------
 wait "$BIG"
 BIG_T1=$(ms_now)
+kill "$STALL_MON" 2>/dev/null
 wait "$SMALL"
 touch "$TMP/probe.stop"
 wait "$PROBE_PID" "$PROBE_PID2"
 j=$(cat "$TMP/big.json")
-expect_ok "$XFER_BYTES spliced echo across the takeover (checksummed: 0 bytes lost or changed)" "$j"
+if ! grep -q '"verdict"' "$TMP/big.json" && stall_seen; then
+	# a stall, not a damaged stream: B13 (docs/reliability.md), as in
+	# 54-takeover; wrong bytes and every other check fail as ever
+	stall_report "the $XFER_BYTES echo"
+	known_bug B13 "the $XFER_BYTES spliced echo stalled after the takeover (no byte moved in its last seconds): $(tail -1 "$TMP/conns.log")"
+else
+	expect_ok "$XFER_BYTES spliced echo across the takeover (checksummed: 0 bytes lost or changed)" "$j"
+fi
 expect_ok "128 MiB spliced echo, begun before the takeover" "$(cat "$TMP/small.json")"
 [ "$BIG_T0" -lt "$T0" ] && [ "$BIG_T1" -gt "$T2" ] ||
 	fail "the takeover ($T0..$T2 ms) was not inside the long echo ($BIG_T0..$BIG_T1 ms)"
