@@ -151,6 +151,8 @@ struct pump_hooks {
  * direction finished (FIN forwarded), or -errno on a socket error. Used by
  * the copy engine (@hooks NULL) and by the sockmap engine's straggler path. */
 int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks);
+/* Give side @s's buffer back to the worker's list if it holds no byte. */
+void pump_buf_release(struct conn_side *s);
 /* Set the epoll interest of side @i to @ev (only if it changed). */
 void conn_set_interest(struct conn *c, unsigned i, uint32_t ev);
 /* Register side @i's fd in the worker's epoll for @ev (EPOLL_CTL_MOD when

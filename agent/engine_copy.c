@@ -14,6 +14,20 @@
 
 #define COPY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
+/* An empty buffer goes back to the worker's list at once: a connection
+ * holds one only while bytes are in it, so a worker's list serves every
+ * connection it runs (measured: at 32 short connections in flight, two
+ * buffers held per connection overflowed the list, and the mmap + munmap
+ * of the overflow cost ~5 % of the agent's CPU). */
+void pump_buf_release(struct conn_side *s)
+{
+	if (s->buf && !s->len) {
+		bufpool_put(s->buf, s->cap);
+		s->buf = NULL;
+		s->off = 0;
+	}
+}
+
 int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 {
 	bool (*gate)(struct conn *, unsigned) = hooks ? hooks->gate : NULL;
@@ -22,12 +36,6 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 
 	if (src->fwd_fin)
 		return 1;
-	if (!src->buf) {
-		src->cap = gate ? SPLICE_CATCHUP_BUF : COPY_BUF_SIZE;
-		src->buf = bufpool_get(src->cap);
-		if (!src->buf)
-			return -ENOMEM;
-	}
 	for (;;) {
 		/* flush what is buffered */
 		while (src->len) {
@@ -55,10 +63,19 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 				return 0;
 			shutdown(dst->h.fd, SHUT_WR);
 			src->fwd_fin = true;
+			pump_buf_release(src);
 			return 1;
 		}
-		if (!gate && !src->readable)
+		if (!gate && !src->readable) {
+			pump_buf_release(src);
 			return 0; /* drained: the next edge sets it again */
+		}
+		if (!src->buf) {
+			src->cap = gate ? SPLICE_CATCHUP_BUF : COPY_BUF_SIZE;
+			src->buf = bufpool_get(src->cap);
+			if (!src->buf)
+				return -ENOMEM;
+		}
 		n = recv(src->h.fd, src->buf, src->cap, MSG_DONTWAIT);
 		if (n > 0) {
 			/* Edge-triggered: every arrival after this read is a
@@ -78,6 +95,7 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 		}
 		if (errno == EAGAIN) {
 			src->readable = false;
+			pump_buf_release(src);
 			return 0;
 		}
 		if (errno == EINTR)

@@ -516,6 +516,7 @@ static int sm_kick(struct conn *c, unsigned i)
 	} else if (errno != EAGAIN) {
 		return -errno;
 	}
+	pump_buf_release(s);
 	return 0;
 }
 
