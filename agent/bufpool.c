@@ -7,9 +7,10 @@
  * agent's threads ran on. Measured with perf on the userspace engine,
  * 16 connections in flight, 64-byte request, reply, close: munmap's IPIs
  * (smp_call_function_many_cond, x2apic write) and the mmap lock took
- * ~25 % of the agent's CPU. A short connection now takes its two buffers
- * off its worker's list and puts them back at the end; nothing is locked
- * (the lists are thread-local). memtrim's check frees a thread's list
+ * ~25 % of the agent's CPU. A connection now takes a buffer off its
+ * worker's list when it reads and puts it back as soon as it is empty
+ * (pump_buf_release), so a list serves every connection of its worker;
+ * nothing is locked (the lists are thread-local). memtrim's check frees a thread's list
  * after a burst, so idle RSS still comes back. */
 #include <stdlib.h>
 
