@@ -551,6 +551,71 @@ static int probe_ktls(void)
 	return 1;
 }
 
+/* ktls_sockhash_try: a fresh pair's server socket @s in a new sockhash
+ * with an sk_skb verdict program (as the sockmap engine's sockets are),
+ * and kTLS keys installed on it: after the insert (@ulp_first false) or
+ * before it. 0 or -errno; *step names the failing call. */
+static int ktls_sockhash_try(bool ulp_first, const char **step)
+{
+	struct ktls_key k;
+	int map, prog, c = -1, s = -1, key = 0, r;
+
+	ktls_key_init(&k, TLS_1_3_VERSION);
+	*step = "sockhash create";
+	map = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "sng_probe_kh", 4, 4, 1, NULL);
+	if (map < 0)
+		return -errno;
+	*step = "verdict load";
+	prog = load_pass(BPF_PROG_TYPE_SK_SKB, "sng_probe_kv");
+	if (prog < 0) {
+		r = prog;
+		goto out;
+	}
+	*step = "verdict attach";
+	r = bpf_prog_attach(prog, map, BPF_SK_SKB_VERDICT, 0) ? -errno : 0;
+	if (!r) {
+		*step = "loopback TCP";
+		r = tcp_pair(&c, &s);
+	}
+	if (!r && ulp_first)
+		r = ktls_set(s, TLS_TX, &k, step);
+	if (!r) {
+		*step = "sockhash insert";
+		r = bpf_map_update_elem(map, &key, &s, BPF_ANY) ? -errno : 0;
+	}
+	if (!r && !ulp_first)
+		r = ktls_set(s, TLS_TX, &k, step);
+	if (!r && !ulp_first)
+		r = ktls_set(s, TLS_RX, &k, step);
+out:
+	if (c >= 0)
+		close(c);
+	if (s >= 0)
+		close(s);
+	if (prog >= 0)
+		close(prog);
+	close(map);
+	return r;
+}
+
+/* probe_ktls_sockhash: can a kTLS socket be spliced by the sockmap engine?
+ * Informational: "no" is the answer of every kernel we test (Debian 6.1,
+ * 6.12, 7.3: a kTLS socket is refused by the sockhash, a sockhash socket
+ * refuses TLS_TX and TLS_RX), which keeps Terminate's plaintext leg a
+ * userspace copy (issue 5, README). A "yes" here means that can change. */
+static void probe_ktls_sockhash(void)
+{
+	const char *s1 = "", *s2 = "";
+	int a = ktls_sockhash_try(false, &s1), b = ktls_sockhash_try(true, &s2);
+
+	if (!a || !b)
+		result("ktls_sockhash", true, "kTLS keys %s", !a ? "on a socket already in a sockhash" :
+		       "on a socket, then the sockhash insert");
+	else
+		result("ktls_sockhash", false, "insert, then keys: %s: %s; keys, then insert: %s: %s",
+		       s1, strerror(-a), s2, strerror(-b));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ktls_probe [--features] [--ktls] [--require-ktls] [-v]\n"
@@ -606,6 +671,8 @@ int main(int argc, char **argv)
 		k = probe_ktls();
 		if (k < 0 || (k == 0 && require_ktls))
 			ok = false;
+		if (k > 0)
+			probe_ktls_sockhash();
 	}
 	fflush(stdout);
 	return ok ? 0 : 1;
