@@ -98,8 +98,17 @@ for dir in up down; do
 	BOUND=$((BUDGET + BUDGET / 2 + tb + 1024 * 1024))
 	[ "$h" -le "$BOUND" ] || fail "$dir: $h bytes held in the proxy (bound $BOUND = 1.5 x 4 MiB budget + sndbuf $tb + 1 MiB)"
 	ok "$dir: slow reader at $RATE/s: at most $((h / 1024)) KiB held in the proxy (bound $((BOUND / 1024)) KiB = 1.5 x budget + sndbuf $((tb / 1024)) + 1024; rcvbuf max seen $((rb / 1024)) KiB)"
+	# The control: without flow control the same run must hold far more, or
+	# the bound above proves nothing. It is a measurement of the load, not of
+	# snigate, and a loaded VM can starve it (7.3.4 in a CI run with three VMs
+	# on 2 cores: 483,990 bytes once; every other run well over 3 x the
+	# bound), so an inconclusive control is measured once more.
 	u=$(run "$dir" 0)
-	[ "$u" -gt $((3 * BOUND)) ] || fail "$dir: without flow control only $u bytes were held: the bound proves nothing"
+	if [ "$u" -le $((3 * BOUND)) ]; then
+		echo "$dir: control without flow control held only $u bytes: inconclusive, measured again"
+		u=$(run "$dir" 0)
+	fi
+	[ "$u" -gt $((3 * BOUND)) ] || fail "$dir: without flow control only $u bytes were held (twice): the bound proves nothing"
 	ok "$dir: same run without flow control: $((u / 1024 / 1024)) MiB held (unbounded egress redirect)"
 done
 echo PASS

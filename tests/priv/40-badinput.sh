@@ -26,9 +26,13 @@ ok "agent up: $fds0 fds, RSS $rss0 KiB"
 # checksummed transfers on other connections, one loop per engine, each
 # transfer read-rate limited so that several overlap the whole battery
 xfer_loop() { # PORT OUT
+	local rc
 	while [ ! -e "$TMP/stop" ]; do
 		timeout -k 2 60 ip netns exec "$NS" "$XFER" client "127.0.0.1:$1" --hello "$HELLO" \
 			--bytes "${BADINPUT_XFER:-48m}" --read-rate 12m >>"$2" 2>&1
+		rc=$?
+		# killed by the guard (a 4 s echo that ran 60 s): a hung transfer
+		[ $rc = 124 ] || [ $rc = 137 ] && echo '{"hung":60}' >>"$2"
 	done
 }
 xfer_loop 443 "$TMP/xfer-443.json" &
@@ -58,9 +62,17 @@ for port in 443 444; do
 	n=$(grep -c '"verdict"' "$TMP/xfer-$port.json")
 	nok=$(grep -c '"verdict":"ok"' "$TMP/xfer-$port.json")
 	by=$(jq -s '[.[] | select(.verdict=="ok") | .bytes_recv] | add // 0' "$TMP/xfer-$port.json" 2>/dev/null)
-	[ "$n" -ge 2 ] || { cat "$TMP/xfer-$port.json"; fail "port $port: only $n transfers overlapped the battery"; }
+	hung=$(grep -c '"hung"' "$TMP/xfer-$port.json")
 	[ "$n" -eq "$nok" ] || { cat "$TMP/xfer-$port.json"; fail "port $port: $((n - nok)) of $n transfers not byte-exact"; }
-	ok "port $port: $n concurrent transfers byte-exact ($by bytes echoed and verified)"
+	if [ "$n" -lt 2 ] && [ "$hung" -gt 0 ]; then
+		# every finished transfer byte-exact, the others hung: the crawl
+		# of a spliced echo under load, B13 (docs/reliability.md; seen
+		# here on 6.12 in a CI run with three VMs on 2 cores)
+		known_bug B13 "port $port: $hung echo transfer(s) hung past 60 s during the battery, $n finished (all byte-exact)"
+	else
+		[ "$n" -ge 2 ] || { cat "$TMP/xfer-$port.json"; fail "port $port: only $n transfers overlapped the battery"; }
+		ok "port $port: $n concurrent transfers byte-exact ($by bytes echoed and verified)"
+	fi
 	XFER_BYTES=$(( ${XFER_BYTES:-0} + by ))
 done
 rel_agent_alive "after the battery"
