@@ -551,10 +551,11 @@ static int probe_ktls(void)
 	return 1;
 }
 
-/* ktls_sockhash_try: a fresh pair's server socket @s in a new sockhash
- * with an sk_skb verdict program (as the sockmap engine's sockets are),
- * and kTLS keys installed on it: after the insert (@ulp_first false) or
- * before it. 0 or -errno; *step names the failing call. */
+/* ktls_sockhash_try: a fresh pair's server socket in a new sockhash with
+ * an sk_skb verdict program (as the sockmap engine's sockets are), and kTLS
+ * keys installed on it: after the insert (@ulp_first false: TLS_TX, then
+ * TLS_RX, stopping at the first refusal) or TLS_TX before it. 0 or -errno;
+ * *step names the failing call. */
 static int ktls_sockhash_try(bool ulp_first, const char **step)
 {
 	struct ktls_key k;
