@@ -77,6 +77,8 @@ static void usage(FILE *f)
 		"      --engine E           auto | sockmap | userspace (default auto)\n"
 		"      --workers N          worker threads (default: number of CPUs)\n"
 		"      --hello-timeout S    ClientHello deadline in seconds (default 10)\n"
+		"      --handshake-timeout S  Terminate: TLS handshake deadline, client and\n"
+		"                           backend TLS each (default 10)\n"
 		"      --idle-timeout S     idle connection timeout in seconds (default 3600)\n"
 		"      --connect-timeout S  per backend connect attempt (default 3)\n"
 		"      --connect-attempts N endpoints tried per connection (default 3)\n"
@@ -523,6 +525,7 @@ int cmd_run(int argc, char **argv)
 		{ "engine", required_argument, NULL, 'e' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "hello-timeout", required_argument, NULL, 'H' },
+		{ "handshake-timeout", required_argument, NULL, 'J' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "connect-attempts", required_argument, NULL, 'A' },
@@ -670,9 +673,10 @@ int cmd_run(int argc, char **argv)
 			agent_opts.workers = (unsigned)v;
 			break;
 		}
-		case 'H': case 'I': case 'C': {
+		case 'H': case 'I': case 'C': case 'J': {
 			unsigned *dst = opt == 'H' ? &agent_opts.hello_timeout_ms :
 					opt == 'I' ? &agent_opts.idle_timeout_ms :
+					opt == 'J' ? &agent_opts.handshake_timeout_ms :
 						     &agent_opts.connect_timeout_ms;
 
 			if (parse_seconds(optarg, dst)) {

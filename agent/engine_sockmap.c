@@ -2,6 +2,8 @@
 /* sockmap engine: ctl entries, insert backend then client, kick both; then
  * stragglers, flow-control pauses, drained half-close and resets. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +334,77 @@ void sockmap_on_event(struct worker *w, struct ev_handler *h, uint32_t events)
 	sm_step(c);
 }
 
+/* net.core.rmem_max, read once: SO_RCVBUF takes at most that (the kernel
+ * then doubles it); 0 if it cannot be read. */
+static unsigned long sm_rmem_max_v;
+static pthread_once_t sm_rmem_max_once = PTHREAD_ONCE_INIT;
+
+static void sm_rmem_max_read(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/rmem_max", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &sm_rmem_max_v) != 1)
+			sm_rmem_max_v = 0;
+		fclose(f);
+	}
+}
+
+/*
+ * At a socket's first pause: while paused, its receive queue holds what the
+ * window lets in. Fix its buffer at budget / 2, or where it is if receive
+ * autotuning grew it past that in the fast phase, so a direction holds at
+ * most budget + that buffer (+ the peer's write queue). Set even when it is
+ * smaller now: SO_RCVBUF also turns autotuning off, which otherwise grows
+ * it later (measured: 768 KB at the first pause, 6.8 MB = tcp_rmem[2] a
+ * second later, while the agent forwarded the paused bytes; 12.7 MB held
+ * against an 11.3 MB bound, 1 run in 15).
+ * Never shrunk: TCP does not take back a window it advertised, so bytes
+ * sent into it land past the smaller buffer, and past its backlog limit
+ * the socket drops every segment that arrives while it is owned, ACKs
+ * included (B13, 1 run in 75 of the takeover loops: 4.6 MB held by a
+ * socket cut to 2 MiB, 64 drops, the echo crawled at RTO pace).
+ * SO_RCVBUF sets at most 2 x net.core.rmem_max (Debian's default, 212,992,
+ * allows 416 KiB): the buffer is fixed at that where it is still larger
+ * than the current one, else left to autotuning (up to tcp_rmem[2]).
+ * Never below SM_RCVBUF_MSS segments of this socket's MSS: the window is
+ * about half the buffer, and a window under one MSS stalls the sender (it
+ * will not split a full segment to fit; only window probes, one per RTO,
+ * got through: 64 KiB budget, loopback MSS 65,483, 6 MB in 5 s then
+ * nothing).
+ */
+static void sm_fix_rcvbuf(struct conn_side *s)
+{
+	uint64_t cap = agent_opts.conn_budget / 2, floor = 0;
+	int cur = 0, v;
+	socklen_t l = sizeof(cur);
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (!getsockopt(s->h.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+		floor = (uint64_t)SM_RCVBUF_MSS *
+			(ti.tcpi_advmss > ti.tcpi_rcv_mss ? ti.tcpi_advmss : ti.tcpi_rcv_mss);
+	if (cap < floor)
+		cap = floor;
+	if (cap > (1u << 30))
+		cap = 1u << 30;
+	if (getsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &cur, &l))
+		return;
+	if ((uint64_t)cur > cap)
+		cap = (uint64_t)cur;
+	pthread_once(&sm_rmem_max_once, sm_rmem_max_read);
+	if (cap / 2 > sm_rmem_max_v)
+		cap = 2 * (uint64_t)sm_rmem_max_v; /* what SO_RCVBUF can set */
+	if (cap < (uint64_t)cur) {
+		log_dbg("conn %p: side %u: receive buffer %d left to autotuning: net.core.rmem_max "
+			"%lu cannot hold it", (void *)s->c, s->idx, cur, sm_rmem_max_v);
+		return;
+	}
+	v = (int)(cap / 2);
+	setsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
 void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint64_t lag)
 {
 	struct conn_side *s = sm_find(cookie);
@@ -361,6 +434,7 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 			"+ consumed %llu, peer entered %llu (acked %llu)", (void *)s->c, s->idx,
 			type == SNG_EV_PAUSE ? "flow control" :
 			type == SNG_EV_MEM_PRESSURE ? "TCP memory" :
+			type == SNG_EV_PEER_FULL ? "peer write queue full" :
 			type == SNG_EV_REDIRECT_FAIL ? "redirect failed" : "stragglers",
 			(unsigned long long)lag, (unsigned long long)k.redirected,
 			(unsigned long long)s->consumed, (unsigned long long)ent,
@@ -369,40 +443,9 @@ void sockmap_on_bpf_event(struct worker *w, uint64_t cookie, uint32_t type, uint
 	s->passing = true;
 	s->ordered = false;
 	s->pauses++;
-	if ((type == SNG_EV_PAUSE || type == SNG_EV_MEM_PRESSURE) && !s->clamped &&
-	    agent_opts.conn_budget) {
-		/* While paused, this socket's receive queue holds what the
-		 * window lets in: fix its buffer at budget / 2 so a direction
-		 * holds at most ~1.5 x budget, however far receive autotuning
-		 * grew it in the fast phase. Set even when it is smaller now:
-		 * SO_RCVBUF also turns autotuning off, which otherwise grows
-		 * it later (measured: 768 KB at the first pause, 6.8 MB =
-		 * tcp_rmem[2] a second later, while the agent forwarded the
-		 * paused bytes; 12.7 MB held against an 11.3 MB bound, 1 run
-		 * in 15). The kernel doubles the value given.
-		 * Never below SM_RCVBUF_MSS segments of this socket's MSS:
-		 * the window is about half the buffer, and a window under one
-		 * MSS stalls the sender (it will not split a full segment to
-		 * fit; only window probes, one per RTO, got through: 64 KiB
-		 * budget, loopback MSS 65,483, 6 MB in 5 s then nothing). */
-		uint64_t cap = agent_opts.conn_budget / 2, floor = 0;
-		int cur = 0, v;
-		socklen_t l = sizeof(cur);
-		struct tcp_info ti;
-		socklen_t tl = sizeof(ti);
-
-		memset(&ti, 0, sizeof(ti));
-		if (!getsockopt(s->h.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
-			floor = (uint64_t)SM_RCVBUF_MSS *
-				(ti.tcpi_advmss > ti.tcpi_rcv_mss ? ti.tcpi_advmss : ti.tcpi_rcv_mss);
-		if (cap < floor)
-			cap = floor;
-		if (cap > (1u << 30))
-			cap = 1u << 30;
-		if (!getsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &cur, &l) && (uint64_t)cur != cap) {
-			v = (int)(cap / 2);
-			setsockopt(s->h.fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-		}
+	if ((type == SNG_EV_PAUSE || type == SNG_EV_MEM_PRESSURE || type == SNG_EV_PEER_FULL) &&
+	    !s->clamped && agent_opts.conn_budget) {
+		sm_fix_rcvbuf(s);
 		s->clamped = true;
 	}
 	sm_step(s->c);
@@ -563,6 +606,17 @@ static void sockmap_undo_close(struct conn *c)
 	conn_close(c, SNG_R_RESET, true);
 }
 
+/* @fd's TCP state is ESTABLISHED (the only one a sockhash takes) */
+static bool sm_established(int fd)
+{
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	return !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) &&
+	       ti.tcpi_state == BPF_TCP_ESTABLISHED;
+}
+
 int sockmap_start(struct conn *c)
 {
 	socklen_t l = sizeof(uint64_t);
@@ -612,6 +666,11 @@ int sockmap_start(struct conn *c)
 
 			err = -errno;
 			log_dbg("sockhash insert (side %u): %s", i, strerror(-err));
+			/* a socket that left ESTABLISHED since the check above
+			 * (its peer closed) is refused with EOPNOTSUPP
+			 * (facts 1.1): the same case as that check's */
+			if (err == -EOPNOTSUPP && !sm_established(c->s[i].h.fd))
+				err = -ENOTCONN;
 			if (i == 1)
 				goto undo;
 			/* The backend is in already. Taking it out drops its

@@ -220,6 +220,8 @@ enum sng_event_type {
 	SNG_EV_MEM_PRESSURE,  /* flow control: TCP near its memory limits
 			       * (past tcp_mem[0] with bytes queued to the
 			       * peer, or past tcp_mem[1]): the agent forwards */
+	SNG_EV_PEER_FULL,     /* flow control: the peer's TCP write queue cannot
+			       * take the skb now (bugs B13): the agent forwards */
 };
 
 struct sng_event {

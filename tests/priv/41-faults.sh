@@ -70,7 +70,13 @@ kill "$FLAKY_PID"; wait "$FLAKY_PID" 2>/dev/null
 snap a
 for port in 443 444; do
 	t=$(refused $port) || fail "port $port: all endpoints refuse: not a clean close"
-	[ "$t" -lt 1500 ] || fail "port $port: close took $t ms with every endpoint refusing"
+	# 3 refused attempts take no time; 3 connect timeouts (1 s each) would
+	# take over 3 s. A loaded TCG VM needs more than 1.5 s even for the
+	# refusals (1,596 ms on 6.1, 2,220 ms on 6.12, two VMs beside a host
+	# test loop): there the limit is just under the 3 s.
+	lim=1500
+	[ "${VMTEST:-0}" = 1 ] && lim=2900
+	[ "$t" -lt $lim ] || fail "port $port: close took $t ms with every endpoint refusing (limit $lim)"
 	ok "port $port all refuse: client closed without data in $t ms"
 done
 snap b

@@ -171,22 +171,14 @@ fi
 wait "$BIG"
 BIG_T1=$(ms_now)
 kill "$STALL_MON" 2>/dev/null
-hung=0
-if ! grep -q '"verdict":"ok"' "$TMP/big.json"; then
-	stall_hung "$TMP/big.json" && hung=1
-	stall_report "the 1 GiB echo"
-fi
+# a transfer that did not end well: what the kernel counters did before
+grep -q '"verdict":"ok"' "$TMP/big.json" || stall_report "the 1 GiB echo"
+
 cp "$TMP/takeover.times" "$TMP/takeover.times.all" 2>/dev/null
 for p in "${SMALL[@]}"; do wait "$p"; done
 probes_check sockmap
 j=$(cat "$TMP/big.json")
-if [ $hung = 1 ] && [ "$TAKEOVERS" -gt 0 ]; then
-	# a stall, not a damaged stream: B13 (docs/reliability.md), about 1 run
-	# in 40; the other checks still apply. Wrong bytes fail as ever.
-	known_bug B13 "the 1 GiB spliced echo stalled after $TAKEOVERS takeovers (no byte moved in its last seconds): $(tail -1 "$TMP/conns.log")"
-else
-	expect_ok "sockmap 1 GiB echo across $TAKEOVERS takeovers" "$j"
-fi
+expect_ok "sockmap 1 GiB echo across $TAKEOVERS takeovers" "$j"
 for k in 1 2 3 4; do expect_ok "sockmap 128 MiB echo $k across $TAKEOVERS takeovers" "$(cat "$TMP/small$k.json")"; done
 if [ "$TAKEOVERS" -gt 0 ] && echo "$j" | grep -q '"verdict":"ok"'; then
 	total=$(echo "$j" | jq '.bytes_sent')
@@ -208,11 +200,7 @@ fi
 sleep 0.5
 no_close_wait
 kill "$BACKEND_PID"; BACKEND_PID=
-# a B13 stall's sockets drop every segment, its client's FIN too: the agent
-# then drains for its whole --drain-timeout (30 s) before it closes them
-[ $hung = 1 ] && DP_STOP_WAIT=40
 dp_agent_stop
-DP_STOP_WAIT=
 wait_maps_empty 5
 ok "sockmap: no CLOSE-WAIT; sng_ctl/sng_cnt empty after the last agent stopped"
 

@@ -199,16 +199,9 @@ wait "$SMALL"
 touch "$TMP/probe.stop"
 wait "$PROBE_PID" "$PROBE_PID2"
 j=$(cat "$TMP/big.json")
-hung=0
-if ! grep -q '"verdict":"ok"' "$TMP/big.json" && stall_hung "$TMP/big.json"; then
-	hung=1
-	# a stall, not a damaged stream: B13 (docs/reliability.md), as in
-	# 54-takeover; wrong bytes and every other check fail as ever
-	stall_report "the $XFER_BYTES echo"
-	known_bug B13 "the $XFER_BYTES spliced echo stalled after the takeover (no byte moved in its last seconds): $(tail -1 "$TMP/conns.log")"
-else
-	expect_ok "$XFER_BYTES spliced echo across the takeover (checksummed: 0 bytes lost or changed)" "$j"
-fi
+# a transfer that did not end well: what the kernel counters did before
+grep -q '"verdict":"ok"' "$TMP/big.json" || stall_report "the $XFER_BYTES echo"
+expect_ok "$XFER_BYTES spliced echo across the takeover (checksummed: 0 bytes lost or changed)" "$j"
 expect_ok "128 MiB spliced echo, begun before the takeover" "$(cat "$TMP/small.json")"
 [ "$BIG_T0" -lt "$T0" ] && [ "$BIG_T1" -gt "$T2" ] ||
 	fail "the takeover ($T0..$T2 ms) was not inside the long echo ($BIG_T0..$BIG_T1 ms)"
@@ -233,8 +226,6 @@ sleep 0.5
 no_close_wait
 kill "$BACKEND_PID"; BACKEND_PID=
 AGENT_PID=$PID_B AGENT_LOG=$LOG_B
-# (after a B13 stall the agent drains for its whole --drain-timeout: 30 s)
-[ $hung = 1 ] && DP_STOP_WAIT=40
 dp_agent_stop
 wait_maps_empty 5
 [ -e "$TKS" ] && fail "hand-over socket $TKS left after the stop"

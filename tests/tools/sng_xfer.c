@@ -289,7 +289,8 @@ struct opts {
 	int expect_fail;       /* client: expect the connection to be closed */
 	size_t skip_in;        /* server: bytes of prefix (ClientHello) to verify/skip */
 	const char *report;    /* server: JSON lines file */
-	const char *progress;  /* "<unix ms> <bytes> <queued>" lines every 100 ms */
+	const char *progress;  /* "<unix ms> <bytes> <queued>" lines every 100 ms
+				* (echo client: "<unix ms> <sent> <outq> <recv> <inq>") */
 	bool progress_rx;      /* this end receives the counted bytes */
 };
 
@@ -399,11 +400,14 @@ static void report(const char *fmt, ...)
 
 /* Append "<unix ms> <bytes> <queued>" to the progress file at most every
  * 100 ms (queued: SIOCOUTQ of a sender, SIOCINQ of a receiver):
- * client = payload bytes sent (up/echo) or received (down); server sink =
- * payload received, source = payload sent. The tests compare the two. */
-static void progress_tick(int fd, uint64_t bytes, bool force)
+ * client = payload bytes sent (up) or received (down); server sink =
+ * payload received, source = payload sent. The tests compare the two.
+ * An echo client (@rx_bytes >= 0) appends "<unix ms> <sent> <outq> <recv>
+ * <inq>": what it holds in flight between the two is what the proxy and
+ * the echo server hold. */
+static void progress_tick2(int fd, uint64_t bytes, int64_t rx_bytes, bool force)
 {
-	int q = 0;
+	int q = 0, iq = 0;
 	static __thread double last;
 	struct timespec ts;
 	double t = now_s();
@@ -416,13 +420,25 @@ static void progress_tick(int fd, uint64_t bytes, bool force)
 	 * (receiver) bytes, so the tests can tell the proxy's share */
 	if (fd >= 0 && ioctl(fd, o.progress_rx ? SIOCINQ : SIOCOUTQ, &q))
 		q = 0;
+	if (rx_bytes >= 0 && fd >= 0 && ioctl(fd, SIOCINQ, &iq))
+		iq = 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	f = fopen(o.progress, "a");
 	if (!f)
 		return;
-	fprintf(f, "%lld %llu %d\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-		(unsigned long long)bytes, q);
+	if (rx_bytes >= 0)
+		fprintf(f, "%lld %llu %d %lld %d\n",
+			(long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+			(unsigned long long)bytes, q, (long long)rx_bytes, iq);
+	else
+		fprintf(f, "%lld %llu %d\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+			(unsigned long long)bytes, q);
 	fclose(f);
+}
+
+static void progress_tick(int fd, uint64_t bytes, bool force)
+{
+	progress_tick2(fd, bytes, -1, force);
 }
 
 /* ---- server ------------------------------------------------------------- */
@@ -910,6 +926,8 @@ static void client_xfer(int fd, struct result *r)
 			}
 			if (!echo && up)
 				progress_tick(fd, sent - o.hello_len, false);
+			else if (echo)
+				progress_tick2(fd, sent - o.hello_len, (int64_t)got, false);
 		}
 		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
 			size_t want = BUF_SZ;
@@ -942,6 +960,8 @@ static void client_xfer(int fd, struct result *r)
 			got += (uint64_t)n;
 			if (!echo && !up)
 				progress_tick(fd, got, false);
+			else if (echo)
+				progress_tick2(fd, sent - o.hello_len, (int64_t)got, false);
 		}
 		if (o.rst_after >= 0 && !echo && !up && got >= (uint64_t)o.rst_after) {
 			send_rst(fd);
