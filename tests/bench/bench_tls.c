@@ -34,6 +34,7 @@ static struct {
 
 static SSL_CTX *ctx;
 static SSL_SESSION *session; /* latest ticket, for M_RESUME */
+static char cipher[64] = "none"; /* negotiated by the last completed connection */
 static uint8_t iobuf[IO_SZ];
 
 static void die(const char *what)
@@ -140,11 +141,13 @@ static void run_bulk(void)
 	}
 	t1 = bench_now_ns();
 	bench_cpu_sample(&c1, opt.pids, opt.npids, opt.bpids, opt.nbpids);
+	snprintf(cipher, sizeof(cipher), "%s", SSL_get_cipher_name(s));
 	SSL_free(s);
 	close(fd);
-	printf("{\"mode\":\"tls-%s\",\"bytes\":%llu,\"seconds\":%.6f,\"gbit_s\":%.3f,",
+	printf("{\"mode\":\"tls-%s\",\"bytes\":%llu,\"seconds\":%.6f,\"gbit_s\":%.3f,"
+	       "\"cipher\":\"%s\",",
 	       opt.mode == M_UP ? "up" : "down", (unsigned long long)opt.bytes,
-	       (double)(t1 - t0) / 1e9, (double)opt.bytes * 8 / (double)(t1 - t0));
+	       (double)(t1 - t0) / 1e9, (double)opt.bytes * 8 / (double)(t1 - t0), cipher);
 	bench_cpu_json(stdout, &c0, &c1);
 	printf("}\n");
 }
@@ -196,6 +199,7 @@ static void slot_end(unsigned i, int ok)
 
 	if (ok) {
 		nconns++;
+		snprintf(cipher, sizeof(cipher), "%s", SSL_get_cipher_name(s->ssl));
 		if (SSL_session_reused(s->ssl))
 			nreused++;
 		if (opt.mode == M_RESUME) {
@@ -391,11 +395,12 @@ static void run_hs(void)
 	t1 = bench_now_ns();
 	bench_cpu_sample(&c1, opt.pids, opt.npids, opt.bpids, opt.nbpids);
 	printf("{\"mode\":\"%s\",\"concurrency\":%u,\"conns\":%llu,\"reused\":%llu,"
-	       "\"errors\":%llu,\"seconds\":%.6f,\"hs_s\":%.1f,",
+	       "\"errors\":%llu,\"seconds\":%.6f,\"hs_s\":%.1f,\"cipher\":\"%s\",",
 	       opt.mode == M_RESUME ? "resume" : "full", opt.concurrency,
 	       (unsigned long long)nconns, (unsigned long long)nreused,
 	       (unsigned long long)nerrors, (double)(t1 - t0) / 1e9,
-	       (double)(opt.mode == M_RESUME ? nreused : nconns) / ((double)(t1 - t0) / 1e9));
+	       (double)(opt.mode == M_RESUME ? nreused : nconns) / ((double)(t1 - t0) / 1e9),
+	       cipher);
 	bench_cpu_json(stdout, &c0, &c1);
 	printf("}\n");
 	if (!nconns || (opt.mode == M_RESUME && !nreused)) {

@@ -119,6 +119,17 @@ def main():
                 m["resume-frac"] = sum(r["reused"] for r in rs) / max(1, sum(r["conns"] for r in rs))
         for t in ("tls-down", "tls-up"):
             m[t] = med([r["gbit_s"] for r in ok("term", p, t)])
+        # the proxy's own CPU per handshake (µs) and per GiB (s): what the proxy
+        # controls, where the rates above are mostly the load generator's
+        for t in ("full-ec", "full-rsa", "resume-ec"):
+            key = "reused" if t == "resume-ec" else "conns"
+            m["cpu-" + t] = med([r["cpu"]["proxy_s"] / r[key] * 1e6 for r in ok("term", p, t)
+                                 if r.get(key)])
+        for t in ("tls-down", "tls-up"):
+            m["cpu-" + t] = med([r["cpu"]["proxy_s"] / (r["bytes"] / 2**30) for r in ok("term", p, t)
+                                 if r.get("bytes")])
+        m["ciphers"] = sorted({r["cipher"] for t in ("full-ec", "full-rsa", "resume-ec", "tls-down", "tls-up")
+                               for r in ok("term", p, t) if r.get("cipher")}) or None
         T[p] = m
     S = {}
     for s in ("scale-10", "scale-100k"):
@@ -217,6 +228,22 @@ def main():
         L.append(f"| {p} | " + " | ".join(fmt(T[p][c]) for c in tcols) + " |")
     if avail("snigate-tls", T) and avail("nginx-tls", T):
         L.append("| snigate / NGINX | " + " | ".join(fr(ratio(T["snigate-tls"][c], T["nginx-tls"][c])) for c in tcols) + " |")
+    L.append("")
+    L.append("Proxy CPU (its own threads, user + system) per handshake and per GiB; lower is better:")
+    L.append("")
+    ch = ["path", "µs/full hs ECDSA", "µs/full hs RSA", "µs/resumed hs", "s/GiB TLS down", "s/GiB TLS up",
+          "cipher negotiated"]
+    L.append("| " + " | ".join(ch) + " |")
+    L.append("|" + "---|" * len(ch))
+    ccols = ["cpu-" + c for c in tcols]
+    for p in TERM_ORDER:
+        if p in unavail or not avail(p, T):
+            continue
+        L.append(f"| {p} | " + " | ".join(fmt(T[p][c], 2 if "tls-" in c else 0) for c in ccols) +
+                 f" | {', '.join(T[p]['ciphers'] or ['-'])} |")
+    if avail("snigate-tls", T) and avail("nginx-tls", T):
+        L.append("| snigate / NGINX | " + " | ".join(fr(ratio(T["snigate-tls"][c], T["nginx-tls"][c]))
+                                                     for c in ccols) + " | |")
     for p in TERM_ORDER:
         f = T.get(p, {}).get("resume-frac")
         if f is not None and f < 0.99:
@@ -342,12 +369,10 @@ def main():
     L.append("Cores busy per component during the runs (CPU seconds / wall seconds; the load "
              f"generator is one thread; the machine has {nproc} cores):")
     L.append("")
-    for p in PT_ORDER:
-        if not avail(p, M):
-            continue
+    def limits(phase, p, tests):
         parts = []
-        for t in ("bulk-down-1", "bulk-up-8", conn_tests[-1] if conn_tests else None):
-            rs = ok("pt", p, t) if t else []
+        for t in tests:
+            rs = ok(phase, p, t) if t else []
             if not rs:
                 continue
             u = {k: med([r["cpu"][k] / r["seconds"] for r in rs]) for k in
@@ -371,7 +396,15 @@ def main():
             parts.append(f"{t}: load {u['load_s']:.2f}, backend {u['backend_s']:.2f}, proxy "
                          f"{u['proxy_s']:.2f}, kthreads {u['kthreads_s']:.2f}, machine "
                          f"{u['system_s']:.2f}/{nproc} -> {lim}")
-        L.append(f"- **{p}**: " + "; ".join(parts))
+        if parts:
+            L.append(f"- **{p}**: " + "; ".join(parts))
+
+    for p in PT_ORDER:
+        if avail(p, M):
+            limits("pt", p, ("bulk-down-1", "bulk-up-8", conn_tests[-1] if conn_tests else None))
+    for p in TERM_ORDER:
+        if avail(p, T):
+            limits("term", p, ("full-ec", "resume-ec", "tls-down"))
     for n in notes:
         if n["topic"].startswith("perf-"):
             L.append(f"- perf, {n['topic'][5:]}, 1-stream download (cpu-clock, samples of the benchmark's own "
