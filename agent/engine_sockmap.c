@@ -106,6 +106,16 @@ static void sm_interest(struct conn *c)
 	}
 }
 
+/* TCP_INFO of @fd into @ti (zeroed first: older kernels fill less).
+ * Returns the length filled, or -errno. */
+static int sm_tcp_info(int fd, struct tcp_info *ti)
+{
+	socklen_t l = sizeof(*ti);
+
+	memset(ti, 0, sizeof(*ti));
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l) ? -errno : (int)l;
+}
+
 /* Bytes that entered @fd's TCP write queue so far (acked + still queued).
  * The queued part is SIOCOUTQ (write_seq - snd_una); with no segment in
  * flight (tcpi_unacked, i.e. packets_out, is 0) snd_una == snd_nxt and it
@@ -114,13 +124,11 @@ static void sm_interest(struct conn *c)
 static int sm_tcp_entered(int fd, uint64_t *entered, uint64_t *acked)
 {
 	struct tcp_info ti;
-	socklen_t l = sizeof(ti);
-	int outq = 0;
+	int outq = 0, l = sm_tcp_info(fd, &ti);
 
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l))
-		return -errno;
-	if (l < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes) ||
+	if (l < 0)
+		return l;
+	if ((size_t)l < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes) ||
 	    ti.tcpi_unacked)
 		outq = -1;
 	else
@@ -379,10 +387,8 @@ static void sm_fix_rcvbuf(struct conn_side *s)
 	int cur = 0, v;
 	socklen_t l = sizeof(cur);
 	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
 
-	memset(&ti, 0, sizeof(ti));
-	if (!getsockopt(s->h.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+	if (sm_tcp_info(s->h.fd, &ti) >= 0)
 		floor = (uint64_t)SM_RCVBUF_MSS *
 			(ti.tcpi_advmss > ti.tcpi_rcv_mss ? ti.tcpi_advmss : ti.tcpi_rcv_mss);
 	if (cap < floor)
@@ -610,11 +616,8 @@ static void sockmap_undo_close(struct conn *c)
 static bool sm_established(int fd)
 {
 	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
 
-	memset(&ti, 0, sizeof(ti));
-	return !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) &&
-	       ti.tcpi_state == BPF_TCP_ESTABLISHED;
+	return sm_tcp_info(fd, &ti) >= 0 && ti.tcpi_state == BPF_TCP_ESTABLISHED;
 }
 
 int sockmap_start(struct conn *c)
@@ -629,12 +632,11 @@ int sockmap_start(struct conn *c)
 	 * already sent its FIN (CLOSE_WAIT) is served by the copy engine. */
 	for (i = 0; i < 2; i++) {
 		struct tcp_info ti;
-		socklen_t tl = sizeof(ti);
 		uint64_t acked;
 
-		memset(&ti, 0, sizeof(ti));
-		if (getsockopt(c->s[i].h.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
-			return -errno;
+		err = sm_tcp_info(c->s[i].h.fd, &ti);
+		if (err < 0)
+			return err;
 		if (ti.tcpi_state != BPF_TCP_ESTABLISHED) /* == TCP_ESTABLISHED */
 			return -ENOTCONN;
 		/* Nothing was written to either socket yet (the hello is only

@@ -405,7 +405,7 @@ static void report(const char *fmt, ...)
  * An echo client (@rx_bytes >= 0) appends "<unix ms> <sent> <outq> <recv>
  * <inq>": what it holds in flight between the two is what the proxy and
  * the echo server hold. */
-static void progress_tick2(int fd, uint64_t bytes, int64_t rx_bytes, bool force)
+static void progress_sample(int fd, uint64_t bytes, int64_t rx_bytes, bool force)
 {
 	int q = 0, iq = 0;
 	static __thread double last;
@@ -438,7 +438,7 @@ static void progress_tick2(int fd, uint64_t bytes, int64_t rx_bytes, bool force)
 
 static void progress_tick(int fd, uint64_t bytes, bool force)
 {
-	progress_tick2(fd, bytes, -1, force);
+	progress_sample(fd, bytes, -1, force);
 }
 
 /* ---- server ------------------------------------------------------------- */
@@ -927,7 +927,7 @@ static void client_xfer(int fd, struct result *r)
 			if (!echo && up)
 				progress_tick(fd, sent - o.hello_len, false);
 			else if (echo)
-				progress_tick2(fd, sent - o.hello_len, (int64_t)got, false);
+				progress_sample(fd, sent - o.hello_len, (int64_t)got, false);
 		}
 		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
 			size_t want = BUF_SZ;
@@ -961,7 +961,7 @@ static void client_xfer(int fd, struct result *r)
 			if (!echo && !up)
 				progress_tick(fd, got, false);
 			else if (echo)
-				progress_tick2(fd, sent - o.hello_len, (int64_t)got, false);
+				progress_sample(fd, sent - o.hello_len, (int64_t)got, false);
 		}
 		if (o.rst_after >= 0 && !echo && !up && got >= (uint64_t)o.rst_after) {
 			send_rst(fd);
