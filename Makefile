@@ -164,8 +164,8 @@ $$(BUILD)/tests/$(1)/%: $$(TEST_OBJS_DIR)/$(1)/%.o $$(LIBAGENT) $$(LIBPOLICY)
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(AGENT_LIBS)
 endef
 $(foreach d,sock tools bench,$(eval $(call link_test_bin,$(d))))
-# tests/sock loaders may include the test skeletons.
-$(SOCK_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o): | $(TEST_SKELS)
+# tests/sock loaders and bench_redirect include the test skeletons.
+$(SOCK_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o) $(BENCH_SRCS:tests/%.c=$(TEST_OBJS_DIR)/%.o): | $(TEST_SKELS)
 
 # libFuzzer targets: clang, ASan + UBSan, policy and parser sources only.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \

@@ -250,6 +250,30 @@ def main():
             L.append(f"\nNote: only {f * 100:.0f}% of {p}'s 'resumed' connections resumed; resumed hs/s counts only those.")
     L.append("")
 
+    shapes = ("direct", "sk_skb", "sk_msg", "sk_msg_in")
+    R = {sh: ok("redirect", sh, "rtt") for sh in shapes}
+    if any(R.values()):
+        what = {"direct": "client -> backend, plain TCP",
+                "sk_skb": "via two proxy sockets, sk_skb egress redirect (the agent's engine)",
+                "sk_msg": "local client's and backend's sendmsg into the far proxy socket (sk_msg egress)",
+                "sk_msg_in": "local client's bytes into the backend's receive queue and back (sk_msg ingress)"}
+        d50 = med([x["p50_us"] for x in R["direct"]])
+        L.append("### Round trip by sockmap redirect shape")
+        L.append("")
+        L.append("`bench_redirect`: 64-byte ping-pong in one process on loopback, no agent, "
+                 "medians over the rounds; p50 / direct is the issue-4 measure (goal <= 1.2x).")
+        L.append("")
+        L.append("| shape | path | p50 µs | p99 µs | p50 / direct |")
+        L.append("|---|---|---|---|---|")
+        for sh in shapes:
+            if not R[sh]:
+                err = failed("redirect", sh, "rtt")
+                L.append(f"| {sh} | {what[sh]} | - | - | {err[0] if err else 'not run'} |")
+                continue
+            p50 = med([x["p50_us"] for x in R[sh]])
+            p99 = med([x["p99_us"] for x in R[sh]])
+            L.append(f"| {sh} | {what[sh]} | {fmt(p50)} | {fmt(p99)} | {fr(ratio(p50, d50))} |")
+        L.append("")
     L.append("### Scale and control plane")
     L.append("")
     c10, c100 = S["scale-10"]["conn"], S["scale-100k"]["conn"]

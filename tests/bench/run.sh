@@ -7,7 +7,7 @@
 # a config generated into a temp dir, is started here and stopped on exit. Every figure
 # in the output comes from a run of this script (raw runs in $OUT/results.json).
 # Knobs: QUICK=1, REPS=N, BENCH_OUT=dir, BENCH_PATHS="direct haproxy ..." (subset),
-# BENCH_PHASES="pt idle term scale reload perf" (subset, for development).
+# BENCH_PHASES="pt idle term scale reload redirect perf" (subset, for development).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,7 +45,7 @@ if [ -z "${SNG_BENCH_NETNS:-}" ]; then
 			{ ((made_rcd)) && rm -f $rcd; die "apt-get install ${need[*]} failed"; }
 		((made_rcd)) && rm -f $rcd
 	fi
-	for f in bench_backend bench_load bench_tls bench_btfsize; do
+	for f in bench_backend bench_load bench_tls bench_btfsize bench_redirect; do
 		[ -x "$BIN/$f" ] || die "$BIN/$f missing: run 'make bench' (it builds them)"
 	done
 	export SNG_BENCH_NETNS=1
@@ -121,7 +121,7 @@ PT_PATHS=(direct snigate-sockmap snigate-userspace haproxy nginx sniproxy)
 TERM_PATHS=(snigate-tls nginx-tls)
 if [ -n "${BENCH_PATHS:-}" ]; then read -r -a PT_PATHS <<<"$BENCH_PATHS"; fi
 
-PHASES=" ${BENCH_PHASES:-pt idle term scale reload perf} "
+PHASES=" ${BENCH_PHASES:-pt idle term scale reload redirect perf} "
 want() { [[ $PHASES == *" $1 "* ]]; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
@@ -656,6 +656,19 @@ else
 	else
 		note reload "route change time not measured: $WHY"
 	fi
+fi
+
+# ---- redirect shapes: could any sockmap shape bring a round trip to 1.2x direct? -------
+# bench_redirect times the same 64-byte ping-pong direct and through each way a
+# sockmap program can move bytes (sk_skb egress = the agent's engine, sk_msg egress
+# and ingress from local senders), interleaved so each round sees the same load.
+if want redirect; then
+	log "redirect shapes: $REPS rounds of $RR_COUNT round trips"
+	for ((r = 1; r <= REPS; r++)); do
+		for s in direct sk_skb sk_msg sk_msg_in; do
+			record redirect "$s" rtt "$r" "$BIN/bench_redirect" --shape "$s" --count "$RR_COUNT"
+		done
+	done
 fi
 
 # ---- perf: what limits the bulk numbers (full mode) -------------------------------------
