@@ -25,7 +25,7 @@ logdir=${3:?}
 . "$kenv"
 : "${VMTEST_REPO:=$(cd "$here/.." && pwd)}"
 : "${VMTEST_BUILD:=build}"
-: "${VMTEST_TIMEOUT:=1800}"
+: "${VMTEST_TIMEOUT:=3000}"
 : "${VMTEST_RETRIES:=1}"
 : "${VMTEST_BOOT_TIMEOUT:=240}"
 : "${VMTEST_MEM:=1G}"
@@ -83,7 +83,7 @@ attempt() {
 		printf 'VMTEST_KROOT=%q\n' "$KROOT"
 		printf 'VMTEST_TESTS=%q\n' "${VMTEST_TESTS:-}"
 		printf 'VMTEST_CMD=%q\n' "${VMTEST_CMD:-}"
-		printf 'TEST_TIMEOUT=%q\n' "${TEST_TIMEOUT:-300}"
+		printf 'TEST_TIMEOUT=%q\n' "${TEST_TIMEOUT:-450}"
 		# Leave the guest a minute less than the outer guard, so it reports.
 		printf 'VMTEST_GUEST_TIMEOUT=%q\n' "$((VMTEST_TIMEOUT > 120 ? VMTEST_TIMEOUT - 60 : VMTEST_TIMEOUT / 2))"
 	} >"$out/job.env"

@@ -22,9 +22,9 @@
 #                       (overrides VMTEST_TIERS)
 #        VMTEST_CMD     run this shell command in the guest instead of the tiers
 #        VMTEST_JOBS    VMs at once (default: number of cores)
-#        VMTEST_TIMEOUT outer guard per VM in seconds (default 1800); the guest
+#        VMTEST_TIMEOUT outer guard per VM in seconds (default 3000); the guest
 #                       stops its command a minute earlier. TEST_TIMEOUT per test
-#                       (default 300). VMTEST_RETRIES (default 1, boot hangs only).
+#                       (default 450). VMTEST_RETRIES (default 1, boot hangs only).
 #        VMTEST_CACHE   kernel cache (default vmtest/cache, reused across runs)
 #        VMTEST_SNAPSHOT 0: the guests run the live tree, not a snapshot of it
 # Logs:  $BUILD/vmtest/<kernel>/{console,guest,dmesg,qemu}.log, test-logs/, result
