@@ -14,9 +14,25 @@
  * connections). malloc_trim(0) returns the free pages of every arena
  * (MADV_DONTNEED). It runs on a worker thread, at most once per
  * MEMTRIM_DELAY_MS per worker, only when the open connections dropped, so
- * a steady load reuses its memory and never pays for re-faulting it. */
+ * a steady load reuses its memory and never pays for re-faulting it.
+ *
+ * Transparent huge pages are off for the agent (PR_SET_THP_DISABLE): with
+ * THP "always" (Debian's 6.1 and 6.12 kernels) khugepaged collapses any
+ * 2 MiB-aligned range of a worker arena with at least one touched page
+ * (max_ptes_none 511) into a huge page, so RSS can jump by 2 MiB for a few
+ * KiB in use (42-slowreader on the 6.1 guest once: +2232 KiB, against +36
+ * to +296 KiB on every other run; a test program's 8 MiB of 33 KiB blocks
+ * in a thread arena became 8 MiB of AnonHugePages in 3 s on 6.18 with
+ * "always" and khugepaged scanning every 100 ms, 0 with the prctl), and
+ * malloc_trim() cannot give back part of a huge page without the kernel
+ * splitting it. Small per-connection buffers gain nothing from huge pages;
+ * a bounded, predictable RSS per connection is what a DaemonSet's memory
+ * limit needs. */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +53,10 @@ static __thread struct worker *check_worker;
 
 void memtrim_init(void)
 {
+	/* inherited by every thread started later (and kept across fork) */
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+		log_warn("prctl(PR_SET_THP_DISABLE): %s; with THP \"always\" the agent's RSS "
+			 "may grow in 2 MiB steps", strerror(errno));
 	/* also fixes the trim threshold (no dynamic adjustment either) */
 	if (!mallopt(M_MMAP_THRESHOLD, MEMTRIM_MMAP_THRESHOLD))
 		log_warn("mallopt(M_MMAP_THRESHOLD): refused; agent RSS may not come back "

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Agent heap policy: per-connection buffers as their own mappings, and the
- * heap freed after a burst of connections handed back to the kernel (B11). */
+/* Agent heap policy: per-connection buffers as their own mappings, the
+ * heap freed after a burst of connections handed back to the kernel (B11),
+ * and no transparent huge pages. */
 #ifndef SNIGATE_MEMTRIM_H
 #define SNIGATE_MEMTRIM_H
 
@@ -17,8 +18,9 @@
  * one trim, and continuous churn at a steady level costs none). */
 #define MEMTRIM_DELAY_MS 1000
 
-/* Fix glibc's mmap threshold at MEMTRIM_MMAP_THRESHOLD. Call once at
- * start, before any thread. glibc's default raises the threshold to the
+/* Turn transparent huge pages off for the agent (see memtrim.c) and fix
+ * glibc's mmap threshold at MEMTRIM_MMAP_THRESHOLD. Call once at start,
+ * before any thread. glibc's default raises the threshold to the
  * size of the first mmapped block freed (up to 32 MiB), after which the
  * 256 KiB buffers come from the worker arenas, fragment them, and are not
  * returned: RSS grew by each round of connections. */
