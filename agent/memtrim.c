@@ -20,8 +20,9 @@
  * THP "always" (Debian's 6.1 and 6.12 kernels) khugepaged collapses any
  * 2 MiB-aligned range of a worker arena with at least one touched page
  * (max_ptes_none 511) into a huge page, so RSS can jump by 2 MiB for a few
- * KiB in use (42-slowreader on the 6.1 guest once: +2232 KiB, against +36
- * to +296 KiB on every other run; a test program's 8 MiB of 33 KiB blocks
+ * KiB in use (the likely cause of 42-slowreader's one failure on the 6.1
+ * guest, +2232 KiB against +36 to +296 KiB on every other run, not
+ * reproduced with the agent itself; a test program's 8 MiB of 33 KiB blocks
  * in a thread arena became 8 MiB of AnonHugePages in 3 s on 6.18 with
  * "always" and khugepaged scanning every 100 ms, 0 with the prctl), and
  * malloc_trim() cannot give back part of a huge page without the kernel

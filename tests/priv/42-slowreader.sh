@@ -16,10 +16,11 @@
 # the verdict's check), the agent's copy buffer (256 KiB), and what ss cannot
 # see of a sockmap socket: bytes the verdict passed to its ingress queue
 # (charged to its rcvbuf, not in Recv-Q). Worst measured here: 1.7 MiB.
-# The agent's RSS growth since its start, over the four slow connections,
-# must stay below 2 MiB (the agent runs without transparent huge pages: with
-# THP "always", as in Debian's 6.1 guest kernel, one 2 MiB page backing an
-# arena made it +2232 KiB). Then the transfers
+# The agent's RSS growth since its start, over every slow connection run
+# (four; more when one is retried longer), must stay below 2 MiB. The agent
+# runs without transparent huge pages: with THP "always", as in Debian's 6.1
+# guest kernel, a 2 MiB page collapsed over an arena is the likely cause of
+# one CI failure at +2232 KiB. Then the transfers
 # finish and are verified byte-exact (32 MiB each). Last, echo transfers with
 # a rate-limited reader (flow control in both directions, then a FIN).
 . "$(dirname "$0")/../lib.sh"

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Agent heap policy (agent/memtrim.c, B11): 256 KiB buffers are their own
- * mappings after memtrim_init(), no transparent huge pages, and a burst of connection ends on a real
- * worker loop trims the freed arena memory back to the kernel (RSS). */
+ * mappings after memtrim_init(), no transparent huge pages, and a burst of
+ * connection ends on a real worker loop trims the freed arena memory back
+ * to the kernel (RSS). */
 #include <check.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -51,7 +52,8 @@ static long anon_huge_kb(void)
  * kernel for one synchronously, whatever the sysfs THP mode (it is what
  * khugepaged does in the background with THP "always", where one touched
  * 4 KiB page of an arena could become 2 MiB of RSS); without the prctl it
- * succeeds here (measured on 6.18 with "madvise" and "always"). */
+ * succeeds here (measured on 6.18 with "madvise" and "always"). Before 6.1
+ * MADV_COLLAPSE is EINVAL either way: there only the prctl check tells. */
 START_TEST(test_no_huge_pages)
 {
 	size_t len = 4 << 20, huge = 2 << 20;
