@@ -32,6 +32,7 @@ at_exit "echo '$old' >/proc/sys/net/ipv4/tcp_mem"
 dp_agent "${MEMP_ENGINE:-sockmap}" -v
 dp_backend echo
 p0=$(ip netns exec "$NS" nstat -az TcpExtTCPMemoryPressures | awk '/TcpExt/ { print $2 }')
+a0=$(ip netns exec "$NS" nstat -az TcpExtTCPAbortOnMemory | awk '/TcpExt/ { print $2 }')
 echo "$MEM" >/proc/sys/net/ipv4/tcp_mem || fail "cannot set net.ipv4.tcp_mem"
 ok "net.ipv4.tcp_mem $old -> $MEM (pages)"
 pids=()
@@ -47,7 +48,9 @@ for p in "${pids[@]}"; do wait "$p"; done
 kill $MON
 echo "$old" >/proc/sys/net/ipv4/tcp_mem
 p1=$(ip netns exec "$NS" nstat -az TcpExtTCPMemoryPressures | awk '/TcpExt/ { print $2 }')
-bad=0 stalled=0
+a1=$(ip netns exec "$NS" nstat -az TcpExtTCPAbortOnMemory | awk '/TcpExt/ { print $2 }')
+echo "TCPAbortOnMemory (resets the kernel sent for lack of TCP memory): $((a1 - a0))"
+bad=0 stalled=0 reset=0
 for ((k = 1; k <= N; k++)); do
 	j=$(cat "$TMP/x$k.json")
 	if echo "$j" | grep -q '"verdict":"ok"'; then
@@ -55,6 +58,11 @@ for ((k = 1; k <= N; k++)); do
 	elif echo "$j" | grep -q '"end":"timeout"' && ! echo "$j" | grep -q '"damage'; then
 		echo "echo $k stalled (60 s without a byte, none wrong): $j"
 		stalled=$((stalled + 1))
+	elif echo "$j" | grep -q '"end":"reset"' && ! echo "$j" | grep -q '"damage' &&
+		[ "$(echo "$j" | sed -n 's/.*"bytes_sent":\([0-9]*\).*/\1/p')" = \
+		  "$(echo "$j" | sed -n 's/.*"bytes_recv":\([0-9]*\).*/\1/p')" ]; then
+		echo "echo $k: every byte back, none wrong, then a reset instead of the FIN: $j"
+		reset=$((reset + 1))
 	else
 		echo "echo $k: $j"
 		bad=1
@@ -71,6 +79,11 @@ fi
 # checks below still fail a build without the fix.
 [ $stalled = 0 ] ||
 	known_bug B14 "$stalled of $N spliced echoes stalled under TCP memory pressure (no byte lost or changed)"
+# B15 (docs/reliability.md): seen once (6.1 VM, CI run of 2026-12-03): an
+# echo got all its bytes back, then a reset. Suspected, not shown: the
+# kernel resets a closed socket past tcp_mem[2] (TCPAbortOnMemory above).
+[ $reset = 0 ] ||
+	known_bug B15 "$reset of $N spliced echoes ended in a reset after every byte came back unchanged"
 mmax=$(sort -n "$TMP/mem.log" | tail -1)
 echo "TCP memory (pages) during the echoes: max $mmax, limits $MEM"
 [ "${mmax:-0}" -gt "${MEM%% *}" ] ||
