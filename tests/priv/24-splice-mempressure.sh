@@ -59,8 +59,7 @@ for ((k = 1; k <= N; k++)); do
 		echo "echo $k stalled (60 s without a byte, none wrong): $j"
 		stalled=$((stalled + 1))
 	elif echo "$j" | grep -q '"end":"reset"' && ! echo "$j" | grep -q '"damage' &&
-		[ "$(echo "$j" | sed -n 's/.*"bytes_sent":\([0-9]*\).*/\1/p')" = \
-		  "$(echo "$j" | sed -n 's/.*"bytes_recv":\([0-9]*\).*/\1/p')" ]; then
+		echo "$j" | grep -qE '"bytes_sent":([0-9]+),"bytes_recv":\1,'; then
 		echo "echo $k: every byte back, none wrong, then a reset instead of the FIN: $j"
 		reset=$((reset + 1))
 	else
