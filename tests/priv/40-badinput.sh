@@ -45,10 +45,12 @@ sleep 1
 bad=0
 for port in 443 444; do
 	timeout -k 5 $((60 + SLOW / 50)) ip netns exec "$NS" "$TOOLS/sng_badinput" \
-		--connect "127.0.0.1:$port" --sni tls.example.com --timeout $(((HELLO_TIMEOUT + 2) * 1000)) \
+		--connect "127.0.0.1:$port" --sni tls.example.com --timeout $(((HELLO_TIMEOUT + 5) * 1000)) \
 		--slowloris "$SLOW" --half-open "$VANISH" >"$TMP/bad-$port.json" 2>&1
 	rc=$?
 	sed "s/^/    $port | /" "$TMP/bad-$port.json"
+	# unindented, so that the vmtest summary's excerpt shows which case
+	grep '"ok":false' "$TMP/bad-$port.json" | sed "s/^/wrong outcome on $port: /"
 	[ $rc -eq 0 ] || { echo "battery on $port: rc $rc"; bad=1; }
 	rel_agent_alive "battery on $port"
 done
@@ -92,7 +94,27 @@ want no_sni "$(d no_sni)" 2
 want bad_sni "$(d bad_sni)" 2
 want several_sni "$(d several_sni)" 2
 want "no_listener+no_route" $(( $(d no_listener) + $(d no_route) )) 2
-want hello_timeout "$(d hello_timeout)" $((2 * (SLOW + VANISH)))
+# Every silent connection must meet the hello deadline. A vanished one
+# (half a hello, socket gone without FIN or RST) meets it too unless an RST
+# reaches the gateway first: the test's own stack answers any segment sent
+# to a vanished socket's 4-tuple with one, and the gateway rightly counts
+# that client_closed. Seen once in 12 VM runs (5 of 20 on one listener, 6.1);
+# which segment drew it is not pinned down (the obvious one, a window
+# update after the gateway's late peek, did not reproduce it).
+# So the deadline's count is bounded by both, and every vanished connection
+# must be counted as one or the other: client_closed is otherwise exactly
+# truncated_then_fin + half_open_silent, plus rst_after_hello when its RST
+# beat the peek (0 or 1 per listener).
+ht=$(d hello_timeout) cc=$(d client_closed)
+wantge hello_timeout "$ht" $((2 * SLOW))
+[ "$ht" -le $((2 * (SLOW + VANISH))) ] || { echo "counter hello_timeout: +$ht, want <= $((2 * (SLOW + VANISH)))"; miss=1; }
+early=$((2 * (SLOW + VANISH) - ht))
+if [ $((ht + cc)) -ge $((2 * (SLOW + VANISH) + 4)) ] && [ $((ht + cc)) -le $((2 * (SLOW + VANISH) + 6)) ]; then
+	ok "counter hello_timeout+client_closed: +$ht +$cc ($early of $((2 * VANISH)) vanished connections reset before the deadline)"
+else
+	echo "counter hello_timeout+client_closed: +$ht +$cc, want $((2 * (SLOW + VANISH) + 4))..$((2 * (SLOW + VANISH) + 6))"
+	miss=1
+fi
 [ $miss -eq 0 ] || jq -c '.listeners' "$TMP/stats1.json"
 
 # nothing left behind (the last connections may still be closing: a spliced
