@@ -4,6 +4,7 @@
 #ifndef SNIGATE_AGENT_H
 #define SNIGATE_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "policy.h"
 #include "lookup.h"
@@ -16,6 +17,9 @@ struct agent_options {
 	const char *default_address;  /* --address; NULL = all v4+v6 */
 	unsigned workers;             /* --workers; default nproc */
 	int engine;                   /* --engine: enum sng_engine */
+	bool userspace_copy;          /* --userspace-io copy: the userspace
+				       * engine reads and writes instead of
+				       * splicing through pipes (default splice) */
 	unsigned hello_timeout_ms;    /* ClientHello deadline, default 10000 */
 	unsigned idle_timeout_ms;     /* default 3600000 */
 	unsigned connect_timeout_ms;  /* per attempt, default 3000 */

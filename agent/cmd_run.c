@@ -75,6 +75,11 @@ static void usage(FILE *f)
 		"                           (default \"::\", all IPv4 and IPv6 addresses)\n"
 		"      --pin-dir DIR        bpffs directory for the maps (default /sys/fs/bpf/snigate)\n"
 		"      --engine E           auto | sockmap | userspace (default auto)\n"
+		"      --userspace-io M     how the userspace engine moves bytes: splice\n"
+		"                           (splice(2) through pooled pipes, the bytes never\n"
+		"                           copied; a connection copies while no pipe can be\n"
+		"                           had) or copy (recv/send through a buffer);\n"
+		"                           default splice\n"
 		"      --workers N          worker threads (default: number of CPUs)\n"
 		"      --hello-timeout S    ClientHello deadline in seconds (default 10)\n"
 		"      --handshake-timeout S  Terminate: TLS handshake deadline, client and\n"
@@ -523,6 +528,7 @@ int cmd_run(int argc, char **argv)
 		{ "address", required_argument, NULL, 'a' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "engine", required_argument, NULL, 'e' },
+		{ "userspace-io", required_argument, NULL, 'U' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "hello-timeout", required_argument, NULL, 'H' },
 		{ "handshake-timeout", required_argument, NULL, 'J' },
@@ -657,6 +663,16 @@ int cmd_run(int argc, char **argv)
 				agent_opts.engine = SNG_ENGINE_USERSPACE;
 			else {
 				fprintf(stderr, "snigate run: --engine %s: expected auto, sockmap or userspace\n", optarg);
+				rc = EXIT_BADINPUT;
+				goto out;
+			}
+			break;
+		case 'U':
+			if (!strcmp(optarg, "splice") || !strcmp(optarg, "copy")) {
+				agent_opts.userspace_copy = !strcmp(optarg, "copy");
+			} else {
+				fprintf(stderr, "snigate run: --userspace-io %s: expected splice or copy\n",
+					optarg);
 				rc = EXIT_BADINPUT;
 				goto out;
 			}
@@ -799,7 +815,8 @@ int cmd_run(int argc, char **argv)
 		log_err("%s", why);
 		goto out;
 	}
-	log_info("%s; kTLS %s; budget %llu bytes per direction; %u workers", why,
+	log_info("%s; userspace engine %s; kTLS %s; budget %llu bytes per direction; %u workers",
+		 why, agent_opts.userspace_copy ? "copies (--userspace-io copy)" : "splices",
 		 pr.ktls ? "available" : "unavailable", (unsigned long long)agent_opts.conn_budget,
 		 agent_opts.workers);
 	conn_cfg.engine = engine;

@@ -19,6 +19,8 @@
 #include "loader.h"
 #include "log.h"
 #include "bufpool.h"
+#include "engine_copy.h"
+#include "pipepool.h"
 #include "memtrim.h"
 #include "metrics.h"
 #include "policy.h"
@@ -103,6 +105,8 @@ static void free_later(struct worker *w, void *arg)
 
 	bufpool_put(c->s[0].buf, c->s[0].cap);
 	bufpool_put(c->s[1].buf, c->s[1].cap);
+	pipepool_close(c->s[0].pipe); /* may hold bytes: never pooled */
+	pipepool_close(c->s[1].pipe);
 	free(c);
 	memtrim_conn_freed(w);
 }
@@ -506,10 +510,50 @@ void conn_close_all(struct worker *w)
 
 /* ---- hand-over to a new agent (agent/takeover.c) -------------------------- */
 
-static void conn_freeze(struct conn *c)
+/* The hand-over sends buffered bytes from a side's copy buffer: move what
+ * waits in a splice pipe there. 0, or -errno (the connection cannot go). */
+static int pipe_to_buf(struct conn_side *s, size_t *moved)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	if (!s->pipe)
+		return 0;
+	if (s->len) {
+		s->cap = COPY_BUF_SIZE; /* >= PIPEPOOL_SIZE, the most a pipe holds */
+		s->buf = bufpool_get(s->cap);
+		if (!s->buf)
+			return -ENOMEM;
+		while (got < s->len) {
+			n = read(s->pipe->rd, s->buf + got, s->len - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return n ? -errno : -EIO; /* not len bytes in it */
+			got += (size_t)n;
+		}
+		s->off = 0;
+		*moved += got;
+	}
+	pipepool_close(s->pipe);
+	s->pipe = NULL;
+	return 0;
+}
+
+static int conn_freeze(struct conn *c, size_t *moved)
 {
 	unsigned i;
+	int err;
 
+	for (i = 0; i < 2; i++) {
+		err = pipe_to_buf(&c->s[i], moved);
+		if (err) {
+			log_err("conn %p: cannot hand over the %llu bytes in its pipe (%s): reset",
+				(void *)c, (unsigned long long)c->s[i].len, strerror(-err));
+			conn_close(c, SNG_R_RESET, true);
+			return err;
+		}
+	}
 	worker_timer_cancel(c->w, &c->timer);
 	worker_timer_cancel(c->w, &c->poll);
 	if (c->state == CONN_CONNECT) {
@@ -533,12 +577,13 @@ static void conn_freeze(struct conn *c)
 	if (c->state == CONN_RUN && c->engine == SNG_ENGINE_SOCKMAP)
 		sockmap_freeze(c);
 	conn_unlink(c);
+	return 0;
 }
 
 int conn_freeze_all(struct worker *w, struct conn ***out, size_t *n)
 {
 	struct conn *c, *next, **v;
-	size_t k = 0;
+	size_t k = 0, moved = 0;
 
 	*out = NULL;
 	*n = 0;
@@ -552,9 +597,11 @@ int conn_freeze_all(struct worker *w, struct conn ***out, size_t *n)
 	k = 0;
 	for (c = conn_list; c; c = next) {
 		next = c->lnext;
-		conn_freeze(c);
-		v[k++] = c;
+		if (!conn_freeze(c, &moved))
+			v[k++] = c;
 	}
+	if (moved)
+		log_info("takeover: %zu bytes moved from splice pipes into hand-over buffers", moved);
 	*out = v;
 	*n = k;
 	return 0;
@@ -578,6 +625,8 @@ void conn_release(struct conn *c)
 	__atomic_sub_fetch(&conn_open_count, 1, __ATOMIC_RELAXED);
 	bufpool_put(c->s[0].buf, c->s[0].cap);
 	bufpool_put(c->s[1].buf, c->s[1].cap);
+	pipepool_close(c->s[0].pipe); /* may hold bytes: never pooled */
+	pipepool_close(c->s[1].pipe);
 	free(c);
 }
 

@@ -33,6 +33,8 @@ struct conn_side {
 	/* direction this side -> other side */
 	uint8_t *buf;            /* bounded copy buffer (userspace path) */
 	size_t cap, off, len;
+	struct pipe_buf *pipe;   /* splice mode: len bytes wait in this pipe
+				  * instead of buf (never both) */
 	bool eof;                /* read side reached FIN */
 	bool fwd_fin;            /* FIN forwarded (shutdown(other, SHUT_WR)) */
 	bool want_out;           /* the other side's pump waits for EPOLLOUT here */

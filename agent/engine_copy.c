@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Userspace engine: read/write copy through one bounded buffer per
- * direction, edge-triggered epoll, FIN forwarded after the buffer drained. */
+/* Userspace engine: splice(2) through a pooled pipe per direction in
+ * flight (--userspace-io splice, the default) or recv/send through one
+ * bounded buffer (copy, and whenever no pipe can be had); edge-triggered
+ * epoll, FIN forwarded after the pipe or buffer drained. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +14,7 @@
 #include "bufpool.h"
 #include "engine_copy.h"
 #include "log.h"
+#include "pipepool.h"
 
 #define COPY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
@@ -28,6 +32,77 @@ void pump_buf_release(struct conn_side *s)
 	}
 }
 
+static void pump_pipe_release(struct conn_side *s)
+{
+	if (s->pipe && !s->len) {
+		pipepool_put(s->pipe);
+		s->pipe = NULL;
+	}
+}
+
+/* splice(2) mode: the bytes go socket -> pipe -> socket as page
+ * references; the agent never touches them. */
+static int pipe_pump(struct conn *c, unsigned i)
+{
+	struct conn_side *src = &c->s[i], *dst = &c->s[!i];
+	ssize_t n;
+
+	for (;;) {
+		while (src->len) {
+			n = splice(src->pipe->rd, NULL, dst->h.fd, NULL, src->len,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0) {
+				if (errno == EAGAIN) {
+					dst->want_out = true;
+					return 0;
+				}
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			src->len -= (size_t)n;
+			src->copied += (uint64_t)n;
+			src->consumed += (uint64_t)n;
+		}
+		dst->want_out = false;
+		if (src->eof) {
+			shutdown(dst->h.fd, SHUT_WR);
+			src->fwd_fin = true;
+			pump_pipe_release(src);
+			return 1;
+		}
+		if (!src->readable) {
+			pump_pipe_release(src);
+			return 0;
+		}
+		if (!src->pipe) {
+			src->pipe = pipepool_get();
+			if (!src->pipe)
+				return 2; /* copy instead */
+		}
+		/* A short splice does not mean the socket is drained (the
+		 * pipe may run out of slots first): read on to EAGAIN. */
+		n = splice(src->h.fd, NULL, src->pipe->wr, NULL, src->pipe->cap,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			src->len = (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			src->eof = true;
+			continue;
+		}
+		if (errno == EAGAIN) {
+			src->readable = false;
+			pump_pipe_release(src);
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		return -errno;
+	}
+}
+
 int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 {
 	bool (*gate)(struct conn *, unsigned) = hooks ? hooks->gate : NULL;
@@ -36,6 +111,14 @@ int copy_pump(struct conn *c, unsigned i, const struct pump_hooks *hooks)
 
 	if (src->fwd_fin)
 		return 1;
+	/* Unhooked (the userspace engine) it splices unless told to copy;
+	 * the sockmap engine's catch-up copies through its small buffer. */
+	if (!hooks && (src->pipe || (!agent_opts.userspace_copy && !src->buf))) {
+		int r = pipe_pump(c, i);
+
+		if (r != 2)
+			return r;
+	}
 	for (;;) {
 		/* flush what is buffered */
 		while (src->len) {

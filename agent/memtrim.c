@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bufpool.h"
+#include "pipepool.h"
 #include "conn.h"
 #include "log.h"
 #include "memtrim.h"
@@ -103,9 +104,11 @@ static void check(struct worker *w, struct ev_timer *t)
 
 	(void)w;
 	(void)t;
-	/* this thread's free buffers: at most once a second, so a steady
-	 * load re-maps at most BUFPOOL_KEEP buffers a second */
+	/* this thread's free buffers and pipes: at most once a second, so
+	 * a steady load re-makes at most BUFPOOL_KEEP buffers and
+	 * PIPEPOOL_KEEP pipes a second */
 	bufpool_trim();
+	pipepool_trim();
 	if (drop < MEMTRIM_MIN_DROP || drop < pk / 4)
 		return; /* the next end re-arms the check */
 	if (__atomic_exchange_n(&trimming, 1, __ATOMIC_ACQUIRE))
